@@ -1,0 +1,77 @@
+// The work folder layout (DESIGN.md "Work folder"): every path the orchestrator reads or writes.
+import { join } from 'node:path';
+
+export const DEFAULT_HANDLER = {
+  /** "<Publisher>.<Type>" as the Guest Agent names the folder. */
+  name: 'Microsoft.Azure.ActiveDirectory.AADLoginForWindows',
+  version: '1.1.0.2',
+  url: 'https://umsafx00rjmzcrqjpnnc.blob.core.windows.net/c5073b0b-1163-9459-f947-6eead4270c7e/c5073b0b-1163-9459-f947-6eead4270c7e_1.1.0.2.zip',
+} as const;
+
+export interface HandlerPaths {
+  /** Packages/Plugins/<name>/<version>: the extracted handler and its runtime files. */
+  packageDirectory: string;
+  /** The verified zip kept beside the extracted folder, so reruns can check it. */
+  packageZip: string;
+  handlerEnvironmentFile: string;
+  runtimeSettingsDirectory: string;
+  statusDirectory: string;
+  heartbeatFile: string;
+  /** Logs/Plugins/<name>/<version>: the handler's own logs. */
+  handlerLogDirectory: string;
+  eventsDirectory: string;
+  /** Records that the install command succeeded, so reruns skip it. */
+  installedMarker: string;
+}
+
+export function handlerPaths(workdir: string, handlerName: string, version: string): HandlerPaths {
+  const plugins = join(workdir, 'Packages', 'Plugins', handlerName);
+  const packageDirectory = join(plugins, version);
+  return {
+    packageDirectory,
+    packageZip: join(plugins, `${version}.zip`),
+    handlerEnvironmentFile: join(packageDirectory, 'HandlerEnvironment.json'),
+    runtimeSettingsDirectory: join(packageDirectory, 'RuntimeSettings'),
+    statusDirectory: join(packageDirectory, 'Status'),
+    heartbeatFile: join(packageDirectory, 'heartbeat.log'),
+    handlerLogDirectory: join(workdir, 'Logs', 'Plugins', handlerName, version),
+    eventsDirectory: join(workdir, 'Logs', 'Plugins', handlerName, 'Events'),
+    installedMarker: join(plugins, `${version}.installed.json`),
+  };
+}
+
+export interface RunPaths {
+  /** Logs/himdsproxy */
+  root: string;
+  /** Logs/himdsproxy/<run-id> */
+  runDirectory: string;
+  joinLog: string;
+  proxyAccessLog: string;
+  handlerOutputLog: string;
+  lastRunFile: string;
+}
+
+export function runPaths(workdir: string, runId: string): RunPaths {
+  const root = join(workdir, 'Logs', 'himdsproxy');
+  const runDirectory = join(root, runId);
+  return {
+    root,
+    runDirectory,
+    joinLog: join(runDirectory, 'join.log'),
+    proxyAccessLog: join(runDirectory, 'proxy.log'),
+    handlerOutputLog: join(runDirectory, 'handler.log'),
+    lastRunFile: join(root, 'last-run.json'),
+  };
+}
+
+/** Files that coordinate runs in one work folder. */
+export function coordinationPaths(workdir: string): { lockFile: string; proxyPidFile: string } {
+  const root = join(workdir, 'Logs', 'himdsproxy');
+  return { lockFile: join(root, 'join.lock'), proxyPidFile: join(root, 'proxy.pid.json') };
+}
+
+/** Sortable, filesystem-safe and unique enough for one machine: 20261203T154500Z-1a2b */
+export function newRunId(now: Date = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${stamp}-${Math.random().toString(16).slice(2, 6)}`;
+}
