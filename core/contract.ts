@@ -22,6 +22,30 @@ export function defaultTokenDirectory(platform: NodeJS.Platform = process.platfo
   return '/var/opt/azcmagent/tokens';
 }
 
+/** The upstream a user means when they don't say: the agent's own environment variables first. */
+export function himdsUrlFromEnvironment(env: NodeJS.ProcessEnv): string {
+  const fromImds = env.IMDS_ENDPOINT?.trim();
+  if (fromImds) return fromImds.replace(/\/+$/, '');
+  const fromIdentity = env.IDENTITY_ENDPOINT?.trim();
+  if (fromIdentity) {
+    try {
+      return new URL(fromIdentity).origin;
+    } catch {
+      // An unparsable IDENTITY_ENDPOINT is ignored here; `himdsproxy doctor` reports it.
+    }
+  }
+  return DEFAULT_HIMDS_URL;
+}
+
+/** "169.254.169.254:80" → host and port; "[::1]:8080" too. Undefined when malformed. */
+export function parseListenAddress(listen: string): { host: string; port: number } | undefined {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(listen.trim());
+  if (!match) return undefined;
+  const port = Number(match[3]);
+  if (port > 65_535) return undefined;
+  return { host: (match[1] ?? match[2])!, port };
+}
+
 /** Everything the proxy process needs to run. */
 export interface ProxyOptions {
   /** HOST:PORT; port 0 picks a free port and the real one is reported. */
