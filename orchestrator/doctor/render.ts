@@ -4,6 +4,8 @@ import type { CheckOutcome, CheckResult } from './check.js';
 const OUTCOME_LABELS: Record<CheckOutcome, string> = { pass: 'pass', warn: 'WARN', fail: 'FAIL', info: 'info' };
 const HEADINGS = { check: 'Check', result: 'Result', detail: 'Detail / what to do' } as const;
 const COLUMN_SEPARATOR = ' │ ';
+/** One less than the console: a line filling all 80 columns makes older Windows consoles add a blank line. */
+export const DEFAULT_TABLE_WIDTH = 79;
 /** Below this the detail column gets too narrow to read; the table just grows wider. */
 const MINIMUM_DETAIL_WIDTH = 30;
 
@@ -11,7 +13,7 @@ const MINIMUM_DETAIL_WIDTH = 30;
  * One row per check; the detail wraps in its column and the fix follows it after "→ ".
  * Words are never split (a URL stays copyable), so only a word longer than the column overflows.
  */
-export function renderDoctorTable(results: readonly CheckResult[], width = 80): string {
+export function renderDoctorTable(results: readonly CheckResult[], width = DEFAULT_TABLE_WIDTH): string {
   const checkWidth = Math.max(HEADINGS.check.length, ...results.map((result) => result.title.length));
   const resultWidth = Math.max(HEADINGS.result.length, ...Object.values(OUTCOME_LABELS).map((label) => label.length));
   const detailWidth = Math.max(MINIMUM_DETAIL_WIDTH, width - checkWidth - resultWidth - 2 * COLUMN_SEPARATOR.length);
@@ -28,7 +30,7 @@ export function renderDoctorTable(results: readonly CheckResult[], width = 80): 
       lines.push(index === 0 ? row(result.title, OUTCOME_LABELS[result.outcome], detail) : row('', '', detail)),
     );
   }
-  lines.push('', summarise(results));
+  lines.push('', ...wrapWords(summarise(results), Math.max(width, MINIMUM_DETAIL_WIDTH)));
   return `${lines.join('\n')}\n`;
 }
 

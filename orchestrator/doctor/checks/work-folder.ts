@@ -16,7 +16,9 @@ async function nearestExistingDirectory(path: string): Promise<{ directory: stri
       return info.isDirectory() ? { directory: candidate } : { notDirectory: candidate };
     } catch (error) {
       const parent = dirname(candidate);
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || parent === candidate) throw error;
+      const code = (error as NodeJS.ErrnoException).code;
+      // ENOTDIR: a file further up; the parent walk reaches it and reports it.
+      if ((code !== 'ENOENT' && code !== 'ENOTDIR') || parent === candidate) throw error;
       candidate = parent;
     }
   }
