@@ -52,6 +52,15 @@ export async function findProcess(pid: number): Promise<ProcessDescriptor | unde
 /** ps reports start times to the second, in local time; allow for that and for slow pid-file writes. */
 const START_TIME_TOLERANCE_MS = 5_000;
 
+/**
+ * True when the OS says this process started clearly after `recordedStart`, so it cannot be
+ * the process recorded then: its pid was reused. False when the OS does not tell (Windows).
+ */
+export function startedAfter(entry: ProcessDescriptor, recordedStart: Date): boolean {
+  if (!entry.startTime || Number.isNaN(recordedStart.getTime())) return false;
+  return entry.startTime.getTime() > recordedStart.getTime() + START_TIME_TOLERANCE_MS;
+}
+
 export type ProxyIdentification =
   | { ours: true; evidence: string }
   | { ours: false; reason: string };
@@ -65,10 +74,8 @@ export type ProxyIdentification =
  */
 export function identifyProxyProcess(entry: ProcessDescriptor, recordedStart?: Date): ProxyIdentification {
   const cmd = entry.cmd?.trim();
-  if (entry.startTime && recordedStart && !Number.isNaN(recordedStart.getTime())) {
-    if (entry.startTime.getTime() > recordedStart.getTime() + START_TIME_TOLERANCE_MS) {
-      return { ours: false, reason: `pid ${entry.pid} started at ${entry.startTime.toISOString()}, after the recorded proxy (${recordedStart.toISOString()}): the pid was reused` };
-    }
+  if (recordedStart && startedAfter(entry, recordedStart)) {
+    return { ours: false, reason: `pid ${entry.pid} started at ${entry.startTime?.toISOString()}, after the recorded proxy (${recordedStart.toISOString()}): the pid was reused` };
   }
   if (cmd) {
     if (cmd === PROXY_PROCESS_TITLE || cmd.startsWith(`${PROXY_PROCESS_TITLE} `)) {
