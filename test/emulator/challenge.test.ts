@@ -74,6 +74,8 @@ describe('HIMDS emulator: token challenge', () => {
     const first = await readFile(realmOf(await get(fixture.emulator.url, TOKEN_PATH)), 'utf8');
     const second = await readFile(realmOf(await get(fixture.emulator.url, TOKEN_PATH)), 'utf8');
     expect(first === second).to.equal(false);
+    expect(fixture.emulator.issuedSecrets.length).to.equal(2);
+    expect(fixture.emulator.issuedSecrets[0] === first && fixture.emulator.issuedSecrets[1] === second).to.equal(true);
     expect(fixture.emulator.outstandingChallenges).to.equal(2);
   });
 

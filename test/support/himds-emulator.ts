@@ -112,6 +112,11 @@ export class HimdsEmulator {
     return Number(new URL(this.#url).port);
   }
 
+  /** Every key-file secret written so far (for absence checks: `expect(log.includes(secret)).to.equal(false)`). */
+  get issuedSecrets(): readonly string[] {
+    return this.keys.issuedSecrets;
+  }
+
   /** Challenges whose key file is still waiting to be used. */
   get outstandingChallenges(): number {
     return this.keys.outstanding;

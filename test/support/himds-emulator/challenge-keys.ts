@@ -17,6 +17,8 @@ interface PendingSecret {
 /** Issues challenges into tokenDirectory (and, for hostile faults, outsideDirectory) and checks the answers. */
 export class ChallengeKeyStore {
   readonly #pending = new Map<string, PendingSecret>();
+  /** Every secret ever written, so tests can assert none of them leaks into logs or answers. */
+  readonly issuedSecrets: string[] = [];
 
   constructor(
     private readonly tokenDirectory: string,
@@ -55,6 +57,7 @@ export class ChallengeKeyStore {
     }
 
     this.#pending.set(secret, { files });
+    this.issuedSecrets.push(secret);
     return `Basic realm=${realm}`;
   }
 
