@@ -198,6 +198,23 @@ describe('launchProxy', () => {
     expect(isProcessAlive(proxy.pid)).to.equal(false);
     expect(existsSync(pidFile)).to.equal(false);
   });
+
+  it('reports why the real core/main.ts cannot start when its port is taken', async function () {
+    if (!existsSync(realCore)) this.skip(); // core/main.ts is built by another part of the project
+    const blocker: Server = createServer();
+    await new Promise<void>((done) => blocker.listen(0, '127.0.0.1', done));
+    const port = (blocker.address() as AddressInfo).port;
+    try {
+      const error = await expectLaunchFailure(
+        launchProxy({ listen: `127.0.0.1:${port}`, himdsUrl: 'http://127.0.0.1:9', tokenDirectory: workdir, allowedResources: [] }, reporter, { pidFile }),
+      );
+      expect(error.message).to.include('exit code 5');
+    } finally {
+      blocker.close();
+    }
+    for (const pid of startedPids()) expect(isProcessAlive(pid)).to.equal(false);
+    expect(existsSync(pidFile)).to.equal(false);
+  });
 });
 
 describe('proxyProgramFor', () => {

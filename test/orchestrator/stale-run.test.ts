@@ -12,6 +12,7 @@ import { identifyProxyProcess, isProcessAlive } from '../../orchestrator/process
 import { readProxyPidFile, type ProxyPidRecord } from '../../orchestrator/proxy-pid-file.js';
 import { MemoryReporter } from '../../orchestrator/reporter.js';
 import { recoverStaleRun } from '../../orchestrator/stale-run.js';
+import { launchProxy } from '../../orchestrator/steps/proxy.js';
 import { coordinationPaths } from '../../orchestrator/work-folder.js';
 
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -128,6 +129,22 @@ describe('recoverStaleRun', () => {
     await writePidFile({ pid, listen: '127.0.0.1:8080', startedAt: new Date().toISOString() });
     expect(await recoverStaleRun(workdir, adapter, reporter, { killDeadlineMs: 300 })).to.deep.equal({ stoppedPid: pid });
     expect(isProcessAlive(pid)).to.equal(false);
+  });
+
+  it('recognises and stops a real core/main.ts proxy recorded by the launcher', async function () {
+    if (!existsSync(join(projectRoot, 'core', 'main.ts'))) this.skip(); // core/main.ts is built by another part of the project
+    const proxy = await launchProxy(
+      { listen: '127.0.0.1:0', himdsUrl: 'http://127.0.0.1:9', tokenDirectory: workdir, allowedResources: [] },
+      new MemoryReporter(),
+      { pidFile },
+    );
+    try {
+      expect(await recoverStaleRun(workdir, adapter, reporter)).to.deep.equal({ stoppedPid: proxy.pid });
+      await proxy.exited;
+      expect(isProcessAlive(proxy.pid)).to.equal(false);
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it('leaves alone an unrelated live process that reuses the recorded pid (the test runner itself)', async () => {
