@@ -156,7 +156,18 @@ export async function launchProxy(
     throw launchFailure(`The proxy could not be started (${describeExit(exit)})`, output);
   }
   reporter.debug(`Started the proxy (pid ${pid})`);
-  await updatePidFile((file) => updateProxyPidFile(file, { pid, listen: options.listen, startedAt }));
+  try {
+    await updatePidFile((file) => updateProxyPidFile(file, { pid, listen: options.listen, startedAt }));
+  } catch (error) {
+    // Without its pid on record a crash of this run would leave the proxy unnoticed: don't run it.
+    await stop();
+    throw new HimdsproxyError(
+      `Could not record the proxy in ${pidFile}: ${(error as Error).message}`,
+      EXIT_CODES.proxyFailed,
+      'Check that the work folder is writable',
+      { cause: error },
+    );
+  }
 
   type Outcome = { kind: 'ready'; url: string } | { kind: 'fatal'; message: string; exitCode: number } | { kind: 'exited'; exit: ProxyExit } | { kind: 'timeout' };
   let timer: NodeJS.Timeout | undefined;

@@ -1,7 +1,7 @@
 // The proxy launcher against real child processes: a fixture speaking the IPC contract, and the real core when present.
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -171,6 +171,16 @@ describe('launchProxy', () => {
     if (during.kind === 'record') expect(during.record).to.include({ pid: proxy.pid, address: '169.254.169.254', addressAdded: true });
     await proxy.stop();
     expect(await readProxyPidFile(pidFile)).to.deep.equal({ kind: 'record', record: { address: '169.254.169.254', addressAdded: true } });
+  });
+
+  it('stops the proxy and fails when its pid cannot be recorded', async () => {
+    const blockedPidFile = join(workdir, 'not-a-folder', 'proxy.pid.json');
+    await writeFile(join(workdir, 'not-a-folder'), 'a file where a folder should be');
+    const error = await expectLaunchFailure(launchProxy({ listen: '127.0.0.1:0' }, reporter, { pidFile: blockedPidFile, program: fixture('ready') }));
+    expect(error.message).to.include(`Could not record the proxy in ${blockedPidFile}`);
+    const pids = startedPids();
+    expect(pids).to.have.length.greaterThan(0);
+    for (const pid of pids) expect(isProcessAlive(pid)).to.equal(false);
   });
 
   it('fails clearly when the program does not exist', async () => {
