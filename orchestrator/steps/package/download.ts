@@ -46,7 +46,7 @@ export async function downloadToFile(
   reporter: Reporter,
   options: DownloadOptions,
 ): Promise<{ bytes: number }> {
-  const url = checkUrl(urlText);
+  const url = checkPackageUrl(urlText);
   const shown = redactUrl(url);
   const timeout = AbortSignal.timeout(options.timeoutMs);
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
@@ -89,7 +89,8 @@ export async function downloadToFile(
   }
 }
 
-function checkUrl(urlText: string): URL {
+/** The URL policy as a usage error; the package step also calls it up front, before touching the work folder. */
+export function checkPackageUrl(urlText: string): URL {
   try {
     return checkDownloadUrl(urlText);
   } catch (error) {

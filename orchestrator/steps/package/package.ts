@@ -4,7 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { EXIT_CODES, HimdsproxyError } from '../../errors.js';
 import type { Reporter } from '../../reporter.js';
 import { handlerPaths, type HandlerPaths } from '../../work-folder.js';
-import { downloadToFile } from './download.js';
+import { checkPackageUrl, downloadToFile } from './download.js';
 import { DEFAULT_EXTRACTION_LIMITS, extractZipSafely, type ExtractionLimits } from './extract.js';
 import { readHandlerManifest, type HandlerManifest } from './manifest.js';
 import {
@@ -139,12 +139,14 @@ export async function preparePackage(
       reporter.info(`SHA-256 verified: ${zipSha256}`);
     }
 
+    stopIfInterrupted(options.signal);
     const staged = stagingPath(paths, 'extracting');
     temporaryFiles.push(staged);
     const extractedFiles = await extractZipSafely(zipFile, staged, options.extractionLimits ?? DEFAULT_EXTRACTION_LIMITS);
     // Read the manifest before the swap: a package we cannot run must not replace one we can.
     const manifest = await readHandlerManifest(staged);
     const files = await hashPackageFiles(staged, extractedFiles.filter((file) => !isRuntimeEntry(paths, file)));
+    stopIfInterrupted(options.signal);
     await swapInPackage(staged, paths);
 
     if (zipFile !== paths.packageZip) await keepZip(zipFile, localZip !== undefined, paths, temporaryFiles);
@@ -180,6 +182,13 @@ function checkSource(source: PackageSource): void {
       'Pass exactly one of --handler-url and --handler-zip.',
     );
   }
+  // Checked even when a recorded package will be reused, so a bad URL never goes unnoticed.
+  if (source.url !== undefined) checkPackageUrl(source.url);
+}
+
+/** Between phases: the download watches the signal itself, extraction and swapping are short. */
+function stopIfInterrupted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new HimdsproxyError('Preparing the handler package was interrupted', EXIT_CODES.interrupted);
 }
 
 async function checkLocalZip(zipPath: string): Promise<string> {

@@ -265,7 +265,32 @@ describe('package step (preparePackage)', () => {
     const error = await failure(fromServer({ url: 'http://example.invalid/x.zip' }));
     expect(error.exitCode).to.equal(EXIT_CODES.usage);
     expect(error.message).to.match(/http:\/\/example\.invalid\/x\.zip uses plain http/);
-    expect(reporter.lines.filter((line) => line.message.startsWith('Downloading'))).to.deep.equal([]);
+    expect(reporter.lines).to.deep.equal([]);
+    expect(await readdir(workdir)).to.deep.equal([]);
+  });
+
+  it('checks the URL even when a recorded package would be reused', async () => {
+    await preparePackage(workdir, fromServer(), reporter, fast);
+    const error = await failure(fromServer({ url: 'ftp://127.0.0.1/pkg.zip' }));
+    expect(error.exitCode).to.equal(EXIT_CODES.usage);
+  });
+
+  it('stops as interrupted when the signal is already aborted, installing nothing', async () => {
+    const localZip = await writeZipFile('local.zip', goodZip);
+    const controller = new AbortController();
+    controller.abort();
+    const error = await failure({ handlerName: HANDLER, version: VERSION, zipPath: localZip }, { ...fast, signal: controller.signal });
+    expect(error.exitCode).to.equal(EXIT_CODES.interrupted);
+    expect(await pluginsListing()).to.deep.equal([]);
+  });
+
+  it('stops as interrupted when aborted during the download, leaving no partial file', async () => {
+    server.serve('/pkg.zip', goodZip, { kind: 'stall', sendBytes: 10 });
+    const controller = new AbortController();
+    const pending = failure(fromServer(), { ...fast, signal: controller.signal });
+    setTimeout(() => controller.abort(), 100);
+    expect((await pending).exitCode).to.equal(EXIT_CODES.interrupted);
+    expect(await pluginsListing()).to.deep.equal([]);
   });
 
   it('uses a local zip, keeps a copy, reuses it and notices when a different zip is given', async () => {
