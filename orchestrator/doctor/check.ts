@@ -25,3 +25,9 @@ export interface DoctorCheck {
   title: string;
   run(context: DoctorContext): Promise<Omit<CheckResult, 'id' | 'title'>>;
 }
+
+/** Ends text with exactly one full stop, for details built from messages that may carry their own. */
+export function asSentence(text: string): string {
+  const trimmed = text.trim();
+  return /[.!?]$/.test(trimmed) ? trimmed : `${trimmed}.`;
+}

@@ -1,6 +1,6 @@
 // Runs every doctor check (issue 4, items 1–9) and turns the results into doctor's exit code.
 import { EXIT_CODES } from '../errors.js';
-import type { CheckResult, DoctorCheck } from './check.js';
+import { asSentence, type CheckResult, type DoctorCheck } from './check.js';
 import { arcAgentCheck } from './checks/arc-agent.js';
 import { elevationCheck } from './checks/elevation.js';
 import { entraJoinCheck } from './checks/entra-join.js';
@@ -42,7 +42,7 @@ async function runOneCheck(check: DoctorCheck, context: DoctorContext): Promise<
       id: check.id,
       title: check.title,
       outcome: 'fail',
-      detail: `The check itself failed: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`,
+      detail: asSentence(`The check itself failed: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`),
       fix: 'Something unexpected in this environment; run `himdsproxy doctor` again, and report it with this message if it persists.',
     };
   }

@@ -1,5 +1,5 @@
 // Check 7: is the machine already Microsoft Entra joined? (Then join exits 0 at once.)
-import type { DoctorCheck } from '../check.js';
+import { asSentence, type DoctorCheck } from '../check.js';
 
 export const entraJoinCheck: DoctorCheck = {
   id: 'entra-join',
@@ -12,7 +12,7 @@ export const entraJoinCheck: DoctorCheck = {
       // Only informative: a broken dsregcmd must not stop a join that would fix it.
       return {
         outcome: 'warn',
-        detail: `Could not read the join state: ${error instanceof Error ? error.message : String(error)}.`,
+        detail: asSentence(`Could not read the join state: ${error instanceof Error ? error.message : String(error)}`),
         fix: 'Run `dsregcmd /status` yourself and look for AzureAdJoined in the Device State section.',
       };
     }

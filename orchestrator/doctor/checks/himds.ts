@@ -1,6 +1,6 @@
 // Check 5: HIMDS answers, instance metadata is readable and a device-registration token is obtainable.
 import { ENTRA_DEVICE_REGISTRATION_RESOURCE } from '../../../core/contract.js';
-import type { DoctorCheck } from '../check.js';
+import { asSentence, type DoctorCheck } from '../check.js';
 import type { DoctorContext } from '../context.js';
 import { HimdsProbeError } from '../himds-probe.js';
 
@@ -27,12 +27,12 @@ export const himdsCheck: DoctorCheck = {
       }
       return {
         outcome: 'fail',
-        detail: `${context.himdsUrl}: ${where}, but no token for ${ENTRA_DEVICE_REGISTRATION_RESOURCE}${probe.tokenFailure ? ` (${probe.tokenFailure})` : ''}.`,
+        detail: asSentence(`${context.himdsUrl}: ${where}, but no token for ${ENTRA_DEVICE_REGISTRATION_RESOURCE}${probe.tokenFailure ? ` (${probe.tokenFailure})` : ''}`),
         fix: `${keyFileAdvice(context)} Check that the Arc machine has its system-assigned identity (azcmagent show).`,
       };
     } catch (error) {
       if (!(error instanceof HimdsProbeError)) throw error;
-      const detail = `${context.himdsUrl}: ${error.message}.`;
+      const detail = asSentence(`${context.himdsUrl}: ${error.message}`);
       switch (error.stage) {
         case 'proxy':
           return { outcome: 'fail', detail, fix: 'Run `himdsproxy serve --listen 127.0.0.1:0` to see why the proxy cannot start.' };

@@ -1,5 +1,5 @@
 // Check 6: who already answers where join's proxy will listen (169.254.169.254:80 by default)?
-import type { DoctorCheck } from '../check.js';
+import { asSentence, type DoctorCheck } from '../check.js';
 
 export const metadataAddressCheck: DoctorCheck = {
   id: 'metadata-address',
@@ -40,7 +40,7 @@ export const metadataAddressCheck: DoctorCheck = {
       case 'other':
         return {
           outcome: 'fail',
-          detail: `Something else answers at ${address}: ${occupant.detail}.`,
+          detail: asSentence(`Not free: ${occupant.detail}`),
           fix: `Find and stop it (Windows: Get-NetTCPConnection -LocalPort ${port} | Select OwningProcess; Linux: ss -ltnp), or choose another --listen.`,
         };
     }
