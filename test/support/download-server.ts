@@ -1,6 +1,7 @@
 // A loopback HTTP server that serves package files with failure switches and records every request.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { gzipSync } from 'node:zlib';
 
 export type ServeBehaviour =
   | { kind: 'ok' }
@@ -14,6 +15,8 @@ export type ServeBehaviour =
   | { kind: 'stall'; sendBytes: number }
   /** Sends the file in `chunks` pieces, `delayMs` apart. */
   | { kind: 'slow'; chunks: number; delayMs: number }
+  /** Sends the file gzip-encoded with Content-Encoding: gzip, whatever the client asked for. */
+  | { kind: 'gzip' }
   /** Redirects to `location` (absolute or relative). */
   | { kind: 'redirect'; location: string; status?: number };
 
@@ -22,6 +25,7 @@ export interface RecordedRequest {
   path: string;
   /** The full request target, query included. */
   target: string;
+  headers: Record<string, string | string[] | undefined>;
 }
 
 interface Route {
@@ -77,7 +81,7 @@ export class DownloadServer {
   private handle(request: IncomingMessage, response: ServerResponse): void {
     const target = request.url ?? '/';
     const path = new URL(target, 'http://placeholder').pathname;
-    this.requests.push({ method: request.method ?? '', path, target });
+    this.requests.push({ method: request.method ?? '', path, target, headers: request.headers });
     const route = this.routes.get(path);
     if (!route) {
       response.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
@@ -116,6 +120,11 @@ export class DownloadServer {
       case 'slow':
         this.sendSlowly(response, body, behaviour.chunks, behaviour.delayMs);
         return;
+      case 'gzip': {
+        const encoded = gzipSync(body);
+        response.writeHead(200, { 'Content-Type': 'application/zip', 'Content-Encoding': 'gzip', 'Content-Length': encoded.length }).end(encoded);
+        return;
+      }
       case 'redirect':
         response.writeHead(behaviour.status ?? 302, { Location: behaviour.location }).end();
         return;

@@ -112,7 +112,8 @@ async function attemptDownload(
     let response: Response;
     try {
       // Redirects are followed by hand: fetch would follow an https→http hop unchecked.
-      response = await fetch(url, { redirect: 'manual', signal });
+      // identity: the zip is already compressed, and the length check below compares raw bytes.
+      response = await fetch(url, { redirect: 'manual', signal, headers: { 'accept-encoding': 'identity', 'user-agent': 'himdsproxy' } });
     } catch (error) {
       throw new AttemptFailure(networkErrorText(error), true, { cause: error });
     }
@@ -143,7 +144,9 @@ async function saveBody(
   maxBytes: number,
 ): Promise<number> {
   const lengthHeader = response.headers.get('content-length');
-  const expectedBytes = lengthHeader !== null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
+  // A server that encodes anyway makes Content-Length count encoded bytes; fetch hands us decoded ones.
+  const encoded = (response.headers.get('content-encoding') ?? 'identity').toLowerCase() !== 'identity';
+  const expectedBytes = !encoded && lengthHeader !== null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
   if (expectedBytes !== undefined && expectedBytes > maxBytes) {
     await response.body?.cancel().catch(() => undefined);
     throw new AttemptFailure(`the server announced ${formatMiB(expectedBytes)}, more than the ${formatMiB(maxBytes)} allowed`, false);

@@ -45,6 +45,13 @@ describe('package download', () => {
     expect(reporter.text()).to.include(`Downloaded 0.1 MiB from ${server.url('/pkg.zip')}`);
   });
 
+  it('asks for the raw bytes, and copes with a server that gzips anyway', async () => {
+    server.serve('/pkg.zip', body, { kind: 'gzip' });
+    await downloadToFile(server.url('/pkg.zip'), destination, reporter, fast);
+    expect(server.requests[0]?.headers['accept-encoding']).to.equal('identity');
+    expect((await readFile(destination)).equals(body)).to.equal(true);
+  });
+
   it('does not retry a 404 and names the status', async () => {
     const error = await failure(server.url('/missing.zip'));
     expect(error.exitCode).to.equal(EXIT_CODES.packageFailed);
