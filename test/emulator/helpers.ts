@@ -12,7 +12,13 @@ export interface EmulatorFixture {
 
 export async function startEmulatorInTempDir(options: Partial<HimdsEmulatorOptions> = {}): Promise<EmulatorFixture> {
   const scratchDirectory = await mkdtemp(join(tmpdir(), 'himds-emulator-test-'));
-  const emulator = await HimdsEmulator.start({ tokenDirectory: join(scratchDirectory, 'tokens'), ...options });
+  let emulator: HimdsEmulator;
+  try {
+    emulator = await HimdsEmulator.start({ tokenDirectory: join(scratchDirectory, 'tokens'), ...options });
+  } catch (error) {
+    await rm(scratchDirectory, { recursive: true, force: true });
+    throw error;
+  }
   return {
     emulator,
     scratchDirectory,

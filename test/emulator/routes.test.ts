@@ -40,6 +40,20 @@ describe('HIMDS emulator: guard and metadata routes', () => {
     expect(nonStrings).to.deep.equal([]);
   });
 
+  it('can listen on IPv6 loopback, with the host bracketed in its URL', async function () {
+    const ipv6 = await startEmulatorInTempDir({ host: '::1' }).catch(() => undefined);
+    if (ipv6 === undefined) {
+      console.log('      skipped: ::1 is not available here');
+      this.skip();
+    }
+    try {
+      expect(ipv6.emulator.url).to.match(/^http:\/\/\[::1\]:\d+$/);
+      expect((await get(ipv6.emulator.url, INSTANCE)).status).to.equal(200);
+    } finally {
+      await ipv6.dispose();
+    }
+  });
+
   it('accepts the Metadata header case-insensitively (HIMDS samples send "True")', async () => {
     expect((await get(fixture.emulator.url, INSTANCE, { metadata: 'True' })).status).to.equal(200);
     expect((await get(fixture.emulator.url, INSTANCE, { METADATA: 'TRUE' })).status).to.equal(200);
