@@ -147,7 +147,14 @@ export async function preparePackage(
     const manifest = await readHandlerManifest(staged);
     const files = await hashPackageFiles(staged, extractedFiles.filter((file) => !isRuntimeEntry(paths, file)));
     stopIfInterrupted(options.signal);
-    await swapInPackage(staged, paths);
+    await swapInPackage(staged, paths).catch((error: unknown) => {
+      throw new HimdsproxyError(
+        `Cannot put the new package in place of ${paths.packageDirectory}: ${(error as Error).message}`,
+        EXIT_CODES.packageFailed,
+        'Stop any program running from that folder (a handler left over from an earlier run?) and run again.',
+        { cause: error },
+      );
+    });
 
     if (zipFile !== paths.packageZip) await keepZip(zipFile, localZip !== undefined, paths, temporaryFiles);
     await writePackageRecord(paths, {
