@@ -45,6 +45,8 @@ export interface ProxyLaunchSettings {
   pidFile?: string;
   /** How long a graceful stop may take before SIGKILL. Default SHUTDOWN_DEADLINE_MS + 2 s. */
   stopDeadlineMs?: number;
+  /** Where the proxy's own output is shown as it arrives (`serve` passes its terminal). */
+  outputTo?: { stdout: { write(text: string): unknown }; stderr: { write(text: string): unknown } };
   /** Another program speaking the same IPC contract (tests). Default: this copy's core/main. */
   program?: ProxyProgram & { env?: Record<string, string> };
 }
@@ -84,8 +86,14 @@ export async function launchProxy(
     cleanup: true,
     ...(program.env ? { env: program.env } : {}),
   });
-  subprocess.stdout.on('data', (chunk: Buffer) => output.add(chunk, false));
-  subprocess.stderr.on('data', (chunk: Buffer) => output.add(chunk, true));
+  subprocess.stdout.on('data', (chunk: Buffer) => {
+    output.add(chunk, false);
+    settings.outputTo?.stdout.write(chunk.toString('utf8'));
+  });
+  subprocess.stderr.on('data', (chunk: Buffer) => {
+    output.add(chunk, true);
+    settings.outputTo?.stderr.write(chunk.toString('utf8'));
+  });
 
   let fatalMessage: string | undefined;
   let onReady: ((url: string) => void) | undefined;

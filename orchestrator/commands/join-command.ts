@@ -1,0 +1,60 @@
+// `himdsproxy join`: turns parsed arguments into JoinOptions, runs the join, prints its summary.
+import { resolve } from 'node:path';
+import { defaultTokenDirectory, himdsUrlFromEnvironment } from '../../core/contract.js';
+import { join } from '../join.js';
+import { JOIN_DEFAULTS, type JoinOptions } from '../join-options.js';
+import { createPlatformAdapter } from '../platform/index.js';
+import { runPreflight } from '../steps/preflight.js';
+import type { CliIo } from './program.js';
+
+export interface JoinArguments {
+  workdir?: string;
+  handlerUrl?: string;
+  handlerZip?: string;
+  handlerVersion: string;
+  handlerName: string;
+  sha256?: string;
+  mdmId: string;
+  listen: string;
+  himds?: string;
+  tokenDir?: string;
+  allowResource?: string[];
+  upstreamTimeout: number;
+  timeout: number;
+  force: boolean;
+  progress?: boolean;
+}
+
+/** Pure: what the user typed, plus the environment, as the join's options. */
+export function joinOptionsFromArguments(argv: JoinArguments, io: Pick<CliIo, 'env' | 'cwd' | 'stderr'>): JoinOptions {
+  return {
+    workdir: resolve(io.cwd, argv.workdir ?? '.'),
+    handlerName: argv.handlerName,
+    handlerVersion: argv.handlerVersion,
+    ...(argv.handlerZip ? { handlerZip: resolve(io.cwd, argv.handlerZip) } : { handlerUrl: argv.handlerUrl ?? JOIN_DEFAULTS.handlerUrl }),
+    ...(argv.sha256 ? { sha256: argv.sha256 } : {}),
+    mdmId: argv.mdmId,
+    listen: argv.listen,
+    himdsUrl: argv.himds ?? himdsUrlFromEnvironment(io.env),
+    tokenDirectory: argv.tokenDir ? resolve(io.cwd, argv.tokenDir) : defaultTokenDirectory(),
+    allowedResources: argv.allowResource?.length ? argv.allowResource : [...JOIN_DEFAULTS.allowedResources],
+    upstreamTimeoutMs: argv.upstreamTimeout,
+    timeoutMs: argv.timeout,
+    installTimeoutMs: JOIN_DEFAULTS.installTimeoutMs,
+    enableTimeoutMs: JOIN_DEFAULTS.enableTimeoutMs,
+    force: argv.force,
+    showProgress: argv.progress ?? Boolean(io.stderr.isTTY),
+  };
+}
+
+export async function runJoinCommand(argv: JoinArguments, io: CliIo): Promise<number> {
+  const options = joinOptionsFromArguments(argv, io);
+  const platform = createPlatformAdapter();
+  const result = await join(options, {
+    platform,
+    signal: io.signal,
+    terminal: io.stderr,
+    preflight: (reporter) => runPreflight(options, platform, reporter),
+  });
+  return result.outcome.exitCode;
+}

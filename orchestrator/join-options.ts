@@ -1,0 +1,69 @@
+// What `himdsproxy join` can be told, and the defaults a user gets when they say nothing.
+import {
+  DEFAULT_HIMDS_URL,
+  DEFAULT_LISTEN,
+  DEFAULT_UPSTREAM_TIMEOUT_MS,
+  ENTRA_DEVICE_REGISTRATION_RESOURCE,
+  defaultTokenDirectory,
+  himdsUrlFromEnvironment,
+} from '../core/contract.js';
+import { DEFAULT_HANDLER } from './work-folder.js';
+
+export interface JoinOptions {
+  workdir: string;
+  handlerName: string;
+  handlerVersion: string;
+  /** Exactly one of handlerUrl / handlerZip is used; handlerZip wins when both are given. */
+  handlerUrl?: string;
+  handlerZip?: string;
+  sha256?: string;
+  mdmId: string;
+  listen: string;
+  himdsUrl: string;
+  tokenDirectory: string;
+  allowedResources: string[];
+  upstreamTimeoutMs: number;
+  /** Bounds the wait for a terminal handler status. */
+  timeoutMs: number;
+  installTimeoutMs: number;
+  enableTimeoutMs: number;
+  /** Run even when the machine is already joined; take an address another IMDS answers on. */
+  force: boolean;
+  showProgress: boolean;
+}
+
+export const JOIN_DEFAULTS = {
+  handlerName: DEFAULT_HANDLER.name,
+  handlerVersion: DEFAULT_HANDLER.version,
+  handlerUrl: DEFAULT_HANDLER.url,
+  mdmId: '',
+  listen: DEFAULT_LISTEN,
+  himdsUrl: DEFAULT_HIMDS_URL,
+  /** During a join only the handler's own resource may be asked for (DESIGN.md security model). */
+  allowedResources: [ENTRA_DEVICE_REGISTRATION_RESOURCE],
+  upstreamTimeoutMs: DEFAULT_UPSTREAM_TIMEOUT_MS,
+  timeoutMs: 10 * 60_000,
+  /** The Linux guest agent's limits (PROTOCOLS.md §3). */
+  installTimeoutMs: 900_000,
+  enableTimeoutMs: 300_000,
+} as const;
+
+export function defaultJoinOptions(workdir: string, env: NodeJS.ProcessEnv = process.env): JoinOptions {
+  return {
+    workdir,
+    handlerName: JOIN_DEFAULTS.handlerName,
+    handlerVersion: JOIN_DEFAULTS.handlerVersion,
+    handlerUrl: JOIN_DEFAULTS.handlerUrl,
+    mdmId: JOIN_DEFAULTS.mdmId,
+    listen: JOIN_DEFAULTS.listen,
+    himdsUrl: himdsUrlFromEnvironment(env),
+    tokenDirectory: defaultTokenDirectory(),
+    allowedResources: [...JOIN_DEFAULTS.allowedResources],
+    upstreamTimeoutMs: JOIN_DEFAULTS.upstreamTimeoutMs,
+    timeoutMs: JOIN_DEFAULTS.timeoutMs,
+    installTimeoutMs: JOIN_DEFAULTS.installTimeoutMs,
+    enableTimeoutMs: JOIN_DEFAULTS.enableTimeoutMs,
+    force: false,
+    showProgress: false,
+  };
+}
