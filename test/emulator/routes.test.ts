@@ -1,5 +1,9 @@
 // The emulator's guard and its non-token routes: Metadata header, api-version, instance metadata, identity info.
 import { expect } from 'chai';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HimdsEmulator } from '../support/himds-emulator.js';
 import { get, startEmulatorInTempDir, type EmulatorFixture } from './helpers.js';
 
 const INSTANCE = '/metadata/instance?api-version=2021-02-01';
@@ -97,6 +101,18 @@ describe('HIMDS emulator: guard and metadata routes', () => {
       expect((await get(custom.emulator.url, '/metadata/instance?api-version=2019-11-01')).status).to.equal(200);
     } finally {
       await custom.dispose();
+    }
+  });
+
+  it('fails to start on a port in use and leaves no directory behind', async () => {
+    const scratch = await mkdtemp(join(tmpdir(), 'himds-emulator-busy-'));
+    try {
+      let failure: unknown;
+      await HimdsEmulator.start({ tokenDirectory: join(scratch, 'tokens'), port: fixture.emulator.port }).catch((error: unknown) => (failure = error));
+      expect((failure as NodeJS.ErrnoException | undefined)?.code).to.equal('EADDRINUSE');
+      expect(await readdir(scratch)).to.deep.equal([]);
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
     }
   });
 

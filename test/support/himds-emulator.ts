@@ -99,7 +99,12 @@ export class HimdsEmulator {
     server.on('request', (request: IncomingMessage, response: ServerResponse) => {
       void emulator.handle(request, response);
     });
-    await emulator.listen(options.port ?? 0);
+    try {
+      await emulator.listen(options.port ?? 0);
+    } catch (error) {
+      await emulator.stop();
+      throw error;
+    }
     return emulator;
   }
 
@@ -137,7 +142,7 @@ export class HimdsEmulator {
   }
 
   async stop(): Promise<void> {
-    if (!this.#suspended) await this.closeServer();
+    if (!this.#suspended && this.server.listening) await this.closeServer();
     this.#suspended = true;
     await this.keys.removeAll();
     await rm(this.createdDirectories.outsideDirectory, { recursive: true, force: true });
