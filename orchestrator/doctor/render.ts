@@ -10,7 +10,8 @@ export const DEFAULT_TABLE_WIDTH = 79;
 const MINIMUM_DETAIL_WIDTH = 30;
 
 /**
- * One row per check; the detail wraps in its column and the fix follows it after "→ ".
+ * One row per check, ending in a newline; summarise() gives the line to print under it.
+ * The detail wraps in its column and the fix follows it after "→ ".
  * Words are never split (a URL stays copyable), so only a word longer than the column overflows.
  */
 export function renderDoctorTable(results: readonly CheckResult[], width = DEFAULT_TABLE_WIDTH): string {
@@ -30,28 +31,27 @@ export function renderDoctorTable(results: readonly CheckResult[], width = DEFAU
       lines.push(index === 0 ? row(result.title, OUTCOME_LABELS[result.outcome], detail) : row('', '', detail)),
     );
   }
-  lines.push('', ...wrapWords(summarise(results), Math.max(width, MINIMUM_DETAIL_WIDTH)));
   return `${lines.join('\n')}\n`;
 }
 
-/** "7 passed, 1 warning, 1 failed, 1 info" (only the outcomes that occur), then the verdict. */
+/** One short line under the table: the verdict, then the counts of the outcomes that occur. */
 export function summarise(results: readonly CheckResult[]): string {
   const count = (outcome: CheckOutcome): number => results.filter((result) => result.outcome === outcome).length;
   const parts = [
-    [count('pass'), 'passed', 'passed'],
-    [count('warn'), 'warning', 'warnings'],
     [count('fail'), 'failed', 'failed'],
+    [count('warn'), 'warning', 'warnings'],
+    [count('pass'), 'passed', 'passed'],
     [count('info'), 'info', 'info'],
   ] as const;
   const counts = parts.filter(([n]) => n > 0).map(([n, one, many]) => `${n} ${n === 1 ? one : many}`).join(', ');
-  const verdict = count('fail') > 0 ? 'Fix the failures above, then run `himdsproxy doctor` again.' : 'Ready for `himdsproxy join`.';
-  return `${counts || 'No checks ran'}. ${verdict}`;
+  const verdict = count('fail') > 0 ? 'Not ready for join' : 'Ready for join';
+  return `${verdict}: ${counts || 'no checks ran'}.`;
 }
 
 /** `doctor --json`: { ok, checks }, ok meaning nothing failed (exit code 0). */
 export function renderDoctorJson(results: readonly CheckResult[]): string {
   const ok = !results.some((result) => result.outcome === 'fail');
-  return `${JSON.stringify({ ok, checks: results }, null, 2)}\n`;
+  return JSON.stringify({ ok, checks: results }, null, 2);
 }
 
 function wrapWords(text: string, width: number): string[] {

@@ -25,7 +25,8 @@ export async function runPreflight(
 
 /**
  * Passes go to the run log only, infos and warnings to the user too. Failures are listed in one
- * HimdsproxyError(preflightFailed) whose fix names each check's fix.
+ * HimdsproxyError(preflightFailed) whose fix names each check's fix; message and fix are single
+ * lines without a final full stop, as join's summary line adds its own punctuation.
  */
 export async function checkPreflight(context: DoctorContext, reporter: Reporter): Promise<CheckResult[]> {
   const results = await runDoctor(context);
@@ -51,9 +52,9 @@ export async function checkPreflight(context: DoctorContext, reporter: Reporter)
   const what = failures.map((failure) => `${failure.title}: ${stripFinalStop(failure.detail)}`).join('; ');
   const fixes = failures.filter((failure) => failure.fix).map((failure) => `${failure.title}: ${stripFinalStop(failure.fix!)}`);
   throw new HimdsproxyError(
-    `Preflight failed (${failures.length} of ${results.length} checks): ${what}.`,
+    `Preflight failed (${failures.length} of ${results.length} checks): ${what}`,
     EXIT_CODES.preflightFailed,
-    `${[...fixes, 'run `himdsproxy doctor` for the full table'].join('; ')}.`,
+    [...fixes, 'run `himdsproxy doctor` for the full table'].join('; '),
   );
 }
 

@@ -46,11 +46,11 @@ describe('preflight', () => {
     expect(failure.exitCode).to.equal(EXIT_CODES.preflightFailed);
     expect(failure.message).to.equal(
       'Preflight failed (2 of 9 checks): Administrator: Not running as Administrator: adding 169.254.169.254 to the loopback interface and reading the Arc agent\'s key files need it; ' +
-      'Node.js version: Node.js 18.19.0 is too old: himdsproxy needs >=20.19.',
+      'Node.js version: Node.js 18.19.0 is too old: himdsproxy needs >=20.19',
     );
     expect(failure.fix).to.contain('Administrator: Open PowerShell with "Run as Administrator"');
     expect(failure.fix).to.contain('Node.js version: Install the current Node.js LTS');
-    expect(failure.fix).to.match(/run `himdsproxy doctor` for the full table\.$/);
+    expect(failure.fix).to.match(/; run `himdsproxy doctor` for the full table$/);
     expect(failure.message.includes('\n') || failure.fix!.includes('\n')).to.equal(false);
     // The warning still reached the user before the stop; failures are in the log too.
     expect(reporter.lines.some((line) => line.level === 'warn' && line.message.startsWith('Entra endpoints'))).to.equal(true);

@@ -25,9 +25,6 @@ Entra endpoints  │ WARN   │ 1 of 4 unreachable: pas.windows.net: DNS lookup
                  │        │ failed (ENOTFOUND).
                  │        │ → Allow outbound HTTPS (443) to these hosts.
 Entra join state │ info   │ Not Entra joined yet.
-
-1 passed, 1 warning, 1 failed, 1 info. Fix the failures above, then run
-\`himdsproxy doctor\` again.
 `;
 
 describe('renderDoctorTable', () => {
@@ -67,11 +64,17 @@ describe('renderDoctorTable', () => {
 });
 
 describe('summarise', () => {
-  it('counts only the outcomes present and says what comes next', () => {
-    expect(summarise([])).to.equal('No checks ran. Ready for `himdsproxy join`.');
-    const two = { id: 'a', title: 'a', outcome: 'pass', detail: '' } as const;
-    expect(summarise([two, two])).to.equal('2 passed. Ready for `himdsproxy join`.');
-    expect(summarise([{ ...two, outcome: 'warn' }, { ...two, outcome: 'warn' }])).to.equal('2 warnings. Ready for `himdsproxy join`.');
+  it('gives the verdict and counts only the outcomes present', () => {
+    expect(summarise(FIXED_RESULTS)).to.equal('Not ready for join: 1 failed, 1 warning, 1 passed, 1 info.');
+    expect(summarise([])).to.equal('Ready for join: no checks ran.');
+    const one = { id: 'a', title: 'a', outcome: 'pass', detail: '' } as const;
+    expect(summarise([one, one])).to.equal('Ready for join: 2 passed.');
+    expect(summarise([{ ...one, outcome: 'warn' }, { ...one, outcome: 'warn' }])).to.equal('Ready for join: 2 warnings.');
+  });
+
+  it('fits in 79 columns even with every outcome in double figures', () => {
+    const many = (['pass', 'warn', 'fail', 'info'] as const).flatMap((outcome) => Array.from({ length: 12 }, () => ({ id: outcome, title: outcome, outcome, detail: '' })));
+    expect(summarise(many).length).to.be.at.most(79);
   });
 });
 
