@@ -14,13 +14,14 @@ const SERVER_MODULE = new URL('../../core/server.ts', import.meta.url);
 
 /**
  * Loaded by path so these tests type-check and report a clear skip reason while core/server.ts
- * is still being written in parallel.
+ * is still being written in parallel. Once it is committed, a static import is the better choice.
  */
 export async function loadStartProxyServer(): Promise<StartProxyServer | string> {
   const present = await access(fileURLToPath(SERVER_MODULE)).then(() => true, () => false);
   if (!present) return 'core/server.ts does not exist yet';
   const module = (await import(SERVER_MODULE.href)) as { startProxyServer?: unknown };
-  if (typeof module.startProxyServer !== 'function') return 'core/server.ts exports no startProxyServer()';
+  // Present but wrong is a failure, not a skip.
+  if (typeof module.startProxyServer !== 'function') throw new Error('core/server.ts exports no startProxyServer()');
   return module.startProxyServer as StartProxyServer;
 }
 
