@@ -30,6 +30,8 @@ export interface JoinOptions {
   /** Run even when the machine is already joined; take an address another IMDS answers on. */
   force: boolean;
   showProgress: boolean;
+  /** Preflight tests DNS and TCP 443 to the Entra hosts (warn only). */
+  checkOutbound: boolean;
 }
 
 export const JOIN_DEFAULTS = {
@@ -65,5 +67,6 @@ export function defaultJoinOptions(workdir: string, env: NodeJS.ProcessEnv = pro
     enableTimeoutMs: JOIN_DEFAULTS.enableTimeoutMs,
     force: false,
     showProgress: false,
+    checkOutbound: true,
   };
 }

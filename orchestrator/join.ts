@@ -178,8 +178,13 @@ export async function join(options: JoinOptions, environment: JoinEnvironment): 
       );
 
       const statusFile = joinPath(prepared.paths.statusDirectory, `${sequenceNumber}.status`);
-      const statusWatch = new AbortController();
       const finalStatus = await step('handler enable', async () => {
+        // The status is followed while enable runs, so progress shows live. Whichever fails
+        // first stops the other: a timed-out wait kills a hanging enable, and a failed enable
+        // ends the wait.
+        const statusWatch = new AbortController();
+        const enableRun = new AbortController();
+        let statusFailure: unknown;
         const statusPromise = followStatus(statusFile, {
           timeoutMs: options.timeoutMs,
           signal: AbortSignal.any([runSignal, statusWatch.signal]),
@@ -189,10 +194,18 @@ export async function join(options: JoinOptions, environment: JoinEnvironment): 
             reporter.info(`  handler: ${describeStatus(status)}`);
           },
         });
-        statusPromise.catch(() => undefined);
+        statusPromise.catch((error: unknown) => {
+          statusFailure = error;
+          enableRun.abort();
+        });
         try {
-          await runHandlerCommand('enable', prepared.manifest.enableCommand, { ...commandContext, timeoutMs: options.enableTimeoutMs });
+          await runHandlerCommand('enable', prepared.manifest.enableCommand, {
+            ...commandContext,
+            signal: AbortSignal.any([runSignal, enableRun.signal]),
+            timeoutMs: options.enableTimeoutMs,
+          });
         } catch (error) {
+          if (statusFailure !== undefined) throw statusFailure;
           statusWatch.abort();
           throw error;
         }

@@ -14,6 +14,7 @@ export interface DoctorArguments {
   tokenDir?: string;
   json: boolean;
   force: boolean;
+  outboundCheck: boolean;
 }
 
 export async function runDoctorCommand(argv: DoctorArguments, io: CliIo): Promise<number> {
@@ -24,6 +25,7 @@ export async function runDoctorCommand(argv: DoctorArguments, io: CliIo): Promis
     himdsUrl: argv.himds ?? himdsUrlFromEnvironment(io.env),
     tokenDirectory: argv.tokenDir ? resolve(io.cwd, argv.tokenDir) : defaultTokenDirectory(),
     force: argv.force,
+    checkOutbound: argv.outboundCheck,
     env: io.env,
   });
   const results = await runDoctor(context);

@@ -23,6 +23,7 @@ export interface JoinArguments {
   timeout: number;
   force: boolean;
   progress?: boolean;
+  outboundCheck: boolean;
 }
 
 /** Pure: what the user typed, plus the environment, as the join's options. */
@@ -44,6 +45,7 @@ export function joinOptionsFromArguments(argv: JoinArguments, io: Pick<CliIo, 'e
     enableTimeoutMs: JOIN_DEFAULTS.enableTimeoutMs,
     force: argv.force,
     showProgress: argv.progress ?? Boolean(io.stderr.isTTY),
+    checkOutbound: argv.outboundCheck,
   };
 }
 

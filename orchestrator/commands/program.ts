@@ -75,6 +75,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
           .option('mdm-id', { type: 'string', default: JOIN_DEFAULTS.mdmId, describe: 'Public setting mdmId (Intune: 0000000a-0000-0000-c000-000000000000)' })
           .option('timeout', { type: 'string', default: '10m', describe: 'How long to wait for the handler to succeed or fail (90s, 10m, 1h)', coerce: (value: string) => checkDuration('--timeout', value) })
           .option('force', { type: 'boolean', default: false, describe: 'Run even if already joined; take 169.254.169.254 from another metadata service for the join' })
+          .option('outbound-check', { type: 'boolean', default: true, describe: 'Test DNS and HTTPS reachability of the Entra hosts first (--no-outbound-check skips it, e.g. behind an HTTP proxy)' })
           .option('progress', { type: 'boolean', describe: 'Show a download progress bar [default: when on a terminal]' })
           .conflicts('handler-url', 'handler-zip')
           .example('$0 join', 'Join with AADLoginForWindows 1.1.0.2 from its known URL')
@@ -104,6 +105,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
         proxyOptions(command, 'Token resource to test (repeatable)')
           .option('workdir', { type: 'string', describe: 'Work folder to check [default: current folder]' })
           .option('json', { type: 'boolean', default: false, describe: 'Print the results as JSON' })
+          .option('outbound-check', { type: 'boolean', default: true, describe: 'Test DNS and HTTPS reachability of the Entra hosts (--no-outbound-check skips it)' })
           .option('force', { type: 'boolean', default: false, describe: 'As with join: a foreign metadata service on the address is only a warning' })
           .example('$0 doctor', 'Run every check and print a table')
           .example('$0 doctor --json', 'The same, as JSON for scripts'),
@@ -113,6 +115,8 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
     )
     .demandCommand(1, 'Name a command: join, serve or doctor')
     .strict()
+    // A repeated single-valued option means its last value, as in most CLIs (repeatable ones are arrays).
+    .parserConfiguration({ 'duplicate-arguments-array': false })
     .help()
     .alias('help', 'h')
     .version()
@@ -122,14 +126,19 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
     .wrap(Math.min(100, process.stdout.columns ?? 100))
     .exitProcess(false)
     .fail((message, error) => {
-      if (error && !(error instanceof UsageError)) throw error;
-      io.stderr.write(`himdsproxy: ${message ?? error?.message}\nRun 'himdsproxy --help' for usage.\n`);
-      exitCode = EXIT_CODES.usage;
+      // Option checks (coerce) reach here wrapped in yargs' own YError; anything else is a real failure.
+      if (error && !(error instanceof UsageError) && error.name !== 'YError') throw error;
+      // Throwing (not returning) is what stops yargs from running the command after a usage error.
+      throw new UsageError(message ?? error?.message ?? 'invalid arguments');
     });
 
   try {
     await parser.parseAsync();
   } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr.write(`himdsproxy: ${error.message}\nRun 'himdsproxy --help' for usage.\n`);
+      return EXIT_CODES.usage;
+    }
     if (error instanceof HimdsproxyError) {
       io.stderr.write(`himdsproxy: ${error.message}${error.fix ? `\nFix: ${error.fix}` : ''}\n`);
       return error.exitCode;

@@ -52,6 +52,8 @@ export interface DoctorContext {
   freeBytes(path: string): Promise<number>;
   /** --force: take an address AWS IMDS answers on for the duration of the join. */
   force: boolean;
+  /** --no-outbound-check: false skips check 8; absent means check. */
+  checkOutbound?: boolean;
 }
 
 export interface DoctorContextOptions {
@@ -62,6 +64,8 @@ export interface DoctorContextOptions {
   himdsUrl: string;
   tokenDirectory: string;
   force: boolean;
+  /** false skips the Entra reachability test (behind an HTTP proxy, or on an offline test rig). */
+  checkOutbound?: boolean;
   env?: NodeJS.ProcessEnv;
   /** Gets the debug lines of the short-lived probe proxy (join's run log); dropped when absent. */
   reporter?: Reporter;
@@ -97,5 +101,6 @@ export function createDoctorContext(options: DoctorContextOptions): DoctorContex
       return stats.bavail * stats.bsize;
     },
     force: options.force,
+    checkOutbound: options.checkOutbound ?? true,
   };
 }

@@ -8,7 +8,7 @@ import type { PlatformAdapter } from '../platform/types.js';
 import type { Reporter } from '../reporter.js';
 
 /** What join's preflight needs from its options; JoinOptions has all of it. */
-export type PreflightOptions = Pick<JoinOptions, 'workdir' | 'listen' | 'himdsUrl' | 'tokenDirectory' | 'force'>;
+export type PreflightOptions = Pick<JoinOptions, 'workdir' | 'listen' | 'himdsUrl' | 'tokenDirectory' | 'force' | 'checkOutbound'>;
 
 /**
  * Runs the checks on this machine with join's options. Returns every result; throws on a failure.

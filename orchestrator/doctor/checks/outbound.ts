@@ -31,6 +31,9 @@ export const outboundCheck: DoctorCheck = {
   id: 'outbound',
   title: 'Entra endpoints',
   async run(context) {
+    if (context.checkOutbound === false) {
+      return { outcome: 'info', detail: 'Not tested (--no-outbound-check).' };
+    }
     const reasons = await Promise.all(ENTRA_HOSTS.map((host) => unreachableReason(context, host)));
     const failures = ENTRA_HOSTS.flatMap((host, index) => (reasons[index] === undefined ? [] : [`${host}: ${reasons[index]}`]));
     if (failures.length === 0) return { outcome: 'pass', detail: `All ${ENTRA_HOSTS.length} reachable on 443: ${ENTRA_HOSTS.join(', ')}.` };

@@ -268,4 +268,16 @@ describe('doctor check 8: outbound reachability', () => {
     });
     expect(mostAtOnce).to.equal(4);
   });
+
+  it('asks nothing of DNS or the network with --no-outbound-check, and says it did not test', async () => {
+    const asked: string[] = [];
+    const result = await run(outboundCheck, {
+      checkOutbound: false,
+      resolveHost: async (host) => { asked.push(host); return ['192.0.2.1']; },
+      canConnect: async (host) => { asked.push(host); return true; },
+    });
+    expect(asked).to.deep.equal([]);
+    expect(result.outcome).to.equal('info');
+    expect(result.detail).to.include('--no-outbound-check');
+  });
 });

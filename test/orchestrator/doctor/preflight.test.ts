@@ -73,7 +73,7 @@ describe('preflight', () => {
 
     it('fails on an unreachable HIMDS and leaves the work folder as it was', async () => {
       // Loopback only: listen port 0 skips the address probe; HIMDS at a closed loopback port.
-      const options = { workdir, listen: '127.0.0.1:0', himdsUrl: 'http://127.0.0.1:9', tokenDirectory: join(workdir, 'Tokens'), force: false };
+      const options = { workdir, listen: '127.0.0.1:0', himdsUrl: 'http://127.0.0.1:9', tokenDirectory: join(workdir, 'Tokens'), force: false, checkOutbound: false };
       const error = await caught(runPreflight(options, linux(), new MemoryReporter(), offline));
       expect(error).to.be.instanceOf(HimdsproxyError);
       expect((error as HimdsproxyError).exitCode).to.equal(EXIT_CODES.preflightFailed);
@@ -85,7 +85,7 @@ describe('preflight', () => {
       const emulator = await HimdsEmulator.start({ tokenDirectory: join(workdir, 'Tokens') });
       try {
         const reporter = new MemoryReporter();
-        const options = { workdir, listen: '127.0.0.1:0', himdsUrl: emulator.url, tokenDirectory: emulator.tokenDirectory, force: false };
+        const options = { workdir, listen: '127.0.0.1:0', himdsUrl: emulator.url, tokenDirectory: emulator.tokenDirectory, force: false, checkOutbound: false };
         const results = await runPreflight(options, linux(), reporter, offline);
         expect(results.find((result) => result.id === 'himds')?.outcome).to.equal('pass');
         expect(emulator.issuedAccessTokens.length).to.be.greaterThan(0);
