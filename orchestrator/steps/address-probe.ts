@@ -80,13 +80,19 @@ function exchange(
     });
     req.on('error', (error: NodeJS.ErrnoException) => {
       if (response) answered();
-      else if (!connected) finish({ kind: 'unreachable' });
+      else if (!connected || NOBODY_THERE.has(error.code ?? '')) finish({ kind: 'unreachable' });
       else if (error.code?.startsWith('HPE_')) finish({ kind: 'broken', reason: 'answers, but not with HTTP' });
       else finish({ kind: 'broken', reason: `accepted the connection, then closed it without answering (${error.code ?? error.message})` });
     });
     req.end();
   });
 }
+
+/**
+ * Connect errors that mean nothing listens there. Checked by code as well as by the connected flag,
+ * because some network stacks report the socket as connected before failing the connect.
+ */
+const NOBODY_THERE = new Set(['ECONNREFUSED', 'ENETUNREACH', 'EHOSTUNREACH', 'EADDRNOTAVAIL', 'ETIMEDOUT']);
 
 function serverOf(headers: IncomingHttpHeaders): string | undefined {
   const server = headers.server;
