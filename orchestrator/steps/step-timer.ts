@@ -22,7 +22,8 @@ export async function timedStep<T>(
   durations: Record<string, number>,
   action: () => Promise<T>,
 ): Promise<T> {
-  reporter.info(stepLine('started', name));
+  // The start goes to the log only: on screen the step's own lines and its ✔/✖ line say enough.
+  reporter.debug(stepLine('started', name));
   const startedAt = performance.now();
   const elapsed = (): number => Math.round(performance.now() - startedAt);
   try {

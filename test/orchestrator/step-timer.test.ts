@@ -30,7 +30,10 @@ describe('timedStep', () => {
     expect(Object.keys(durations)).to.deep.equal(['configure']);
     expect(Number.isInteger(durations.configure)).to.equal(true);
     expect(durations.configure).to.be.at.least(15);
-    expect(reporter.lines.map((line) => line.message)).to.deep.equal(['▶ configure', stepLine('succeeded', 'configure', durations.configure)]);
+    expect(reporter.lines).to.deep.equal([
+      { level: 'debug', message: '▶ configure' },
+      { level: 'info', message: stepLine('succeeded', 'configure', durations.configure) },
+    ]);
   });
 
   it('marks a failed step, records its duration and rethrows the very same error', async () => {
@@ -51,6 +54,7 @@ describe('timedStep', () => {
     expect(messages[0]).to.equal('▶ handler package');
     expect(messages[1]).to.match(/^✖ handler package \(\d+ ms\)$/);
     expect(reporter.lines.filter((line) => line.level === 'debug').map((line) => line.message)).to.deep.equal([
+      '▶ handler package',
       'handler package failed: the download was truncated',
     ]);
   });
