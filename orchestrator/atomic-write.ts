@@ -1,4 +1,4 @@
-// Replacing a file so readers see either the old or the new content, never half of it.
+// Replacing files and folders so readers see either the old or the new content, never half of it.
 import { randomBytes } from 'node:crypto';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Windows refuses a rename while another process holds the target open; such locks are brief. */
 const RENAME_RETRY_CODES = new Set(['EPERM', 'EACCES', 'EBUSY']);
-const RENAME_ATTEMPTS = 5;
+const RENAME_ATTEMPTS = 6;
 
 /**
  * Writes `text` as UTF-8 without BOM to a temporary file beside `file` and renames it into
@@ -24,7 +24,8 @@ export async function writeFileAtomically(file: string, text: string): Promise<v
   }
 }
 
-async function renameWithRetries(from: string, to: string): Promise<void> {
+/** rename(), retried briefly while Windows holds the source or target open (antivirus, indexers). */
+export async function renameWithRetries(from: string, to: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       await rename(from, to);

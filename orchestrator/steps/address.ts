@@ -1,5 +1,6 @@
 // Join step 3: make the listen address answer locally, after checking nobody else answers there; give it back after.
 import { EXIT_CODES, HimdsproxyError } from '../errors.js';
+import { isLoopbackHost } from '../loopback-host.js';
 import { isIpv4Address } from '../platform/ip-address.js';
 import type { PlatformAdapter } from '../platform/types.js';
 import type { Reporter } from '../reporter.js';
@@ -17,14 +18,6 @@ export interface ClaimOptions {
   /** Take the address even though AWS EC2 IMDS answers there (it is given back at the end). */
   force?: boolean;
   probe?: typeof probeMetadataAddress;
-}
-
-/** 127.0.0.0/8, ::1 and localhost: already local, nothing to add or remove. */
-export function isLoopbackHost(host: string): boolean {
-  const bare = host.trim().replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  if (bare === 'localhost' || bare === '::1' || bare === '0:0:0:0:0:0:0:1') return true;
-  const ipv4 = bare.startsWith('::ffff:') ? bare.slice('::ffff:'.length) : bare;
-  return isIpv4Address(ipv4) && ipv4.startsWith('127.');
 }
 
 function refuseOccupant(occupant: AddressOccupant, url: string, force: boolean, reporter: Reporter): void {

@@ -4,7 +4,8 @@ import { EXIT_CODES, HimdsproxyError } from '../../orchestrator/errors.js';
 import type { PlatformAdapter } from '../../orchestrator/platform/types.js';
 import { MemoryReporter } from '../../orchestrator/reporter.js';
 import type { AddressOccupant } from '../../orchestrator/steps/address-probe.js';
-import { claimMetadataAddress, isLoopbackHost } from '../../orchestrator/steps/address.js';
+import { isLoopbackHost } from '../../orchestrator/loopback-host.js';
+import { claimMetadataAddress } from '../../orchestrator/steps/address.js';
 
 const IMDS = { host: '169.254.169.254', port: 80 };
 
@@ -184,7 +185,7 @@ describe('claimMetadataAddress', () => {
 
 describe('isLoopbackHost', () => {
   const table: [string, boolean][] = [
-    ['127.0.0.1', true], ['127.255.255.254', true], ['::1', true], ['[::1]', true], ['localhost', true], ['::ffff:127.0.0.1', true],
+    ['127.0.0.1', true], ['127.255.255.254', true], ['::1', true], ['[::1]', true], ['localhost', true], ['::ffff:127.0.0.1', true], ['[::ffff:7f00:1]', true], ['::ffff:8000:1', false],
     ['169.254.169.254', false], ['0.0.0.0', false], ['128.0.0.1', false], ['127.0.0', false], ['127.0.0.1.example', false],
     ['localhost.example', false], ['', false], ['::', false],
   ];

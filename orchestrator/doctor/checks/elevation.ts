@@ -1,12 +1,7 @@
 // Check 2: runs as Administrator (Windows) or root (Linux), which adding the address and reading key files need.
 import { IMDS_ADDRESS } from '../../../core/contract.js';
+import { isLoopbackHost } from '../../loopback-host.js';
 import type { DoctorCheck } from '../check.js';
-
-/** With a loopback --listen (tests, demo) no address is added, so elevation is only advice. */
-function isLoopbackHost(host: string): boolean {
-  const unbracketed = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  return unbracketed === 'localhost' || unbracketed === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(unbracketed);
-}
 
 export const elevationCheck: DoctorCheck = {
   id: 'elevated',
@@ -18,6 +13,7 @@ export const elevationCheck: DoctorCheck = {
     const fix = windows
       ? 'Open PowerShell with "Run as Administrator" and run the command again.'
       : 'Run the command again as root (sudo).';
+    // With a loopback --listen (tests, demo) no address is added, so elevation is only advice.
     if (isLoopbackHost(context.listen.host)) {
       return {
         outcome: 'warn',

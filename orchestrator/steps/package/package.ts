@@ -15,7 +15,8 @@ import {
   writePackageRecord,
   type PackageRecord,
 } from './package-state.js';
-import { clearLeftovers, renameWithRetries, stagingPath, swapInPackage } from './staging.js';
+import { renameWithRetries } from '../../atomic-write.js';
+import { clearLeftovers, stagingPath, swapInPackage } from './staging.js';
 import { redactUrlText } from './url-policy.js';
 import { parseExpectedSha256, sameSha256, sha256OfFile } from './verify.js';
 

@@ -1,8 +1,8 @@
 // Temporary names beside the package, cleaning up a crashed run's leftovers, and swapping a new package in.
 import { randomBytes } from 'node:crypto';
-import { cp, readdir, rename, rm, stat } from 'node:fs/promises';
+import { cp, readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { renameWithRetries } from '../../atomic-write.js';
 import type { Reporter } from '../../reporter.js';
 import type { HandlerPaths } from '../../work-folder.js';
 import { removePackageRecord, runtimeEntryNames } from './package-state.js';
@@ -11,10 +11,6 @@ import { removePackageRecord, runtimeEntryNames } from './package-state.js';
 const DOWNLOAD_SUFFIX = '.download';
 const EXTRACTING_SUFFIX = '.extracting';
 const REPLACED_SUFFIX = '.replaced';
-
-/** Windows refuses renames while a virus scanner or indexer briefly holds a file open. */
-const RENAME_RETRY_CODES = new Set(['EPERM', 'EACCES', 'EBUSY']);
-const RENAME_ATTEMPTS = 6;
 
 export type StagingKind = 'download' | 'extracting';
 
@@ -74,18 +70,6 @@ export async function swapInPackage(staged: string, paths: HandlerPaths): Promis
   if (aside) await rm(aside, { recursive: true, force: true });
 }
 
-export async function renameWithRetries(from: string, to: string): Promise<void> {
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      await rename(from, to);
-      return;
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (attempt >= RENAME_ATTEMPTS || code === undefined || !RENAME_RETRY_CODES.has(code)) throw error;
-      await sleep(50 * attempt);
-    }
-  }
-}
 
 /** Exactly the names stagingPath and swapInPackage make for this version (not for "1.1.0.2.5"). */
 function isLeftoverOf(version: string, name: string): boolean {

@@ -1,5 +1,5 @@
 // Which download URLs the package step accepts, and how a URL may appear in logs and errors.
-import { isIP } from 'node:net';
+import { isLoopbackHost } from '../../loopback-host.js';
 
 /** Why a URL was refused; the caller turns it into a user-facing error. */
 export class RefusedUrlError extends Error {
@@ -24,15 +24,6 @@ export function checkDownloadUrl(text: string): URL {
     throw new RefusedUrlError(`${redactUrl(url)} uses plain http; only https is allowed (http only for loopback hosts)`);
   }
   throw new RefusedUrlError(`${redactUrl(url)} uses ${url.protocol.replace(/:$/, '')}; only https is allowed`);
-}
-
-/** 127.0.0.0/8, ::1 and localhost — the hosts whose traffic never leaves the machine. */
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  if (host === 'localhost') return true;
-  if (isIP(host) === 4) return host.split('.')[0] === '127';
-  if (isIP(host) === 6) return host === '::1' || host === '0:0:0:0:0:0:0:1';
-  return false;
 }
 
 /**
