@@ -2,6 +2,7 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { AccessLog } from './access-log.js';
 import { markLoggedByApp } from './access-log.js';
+import { isChallengeError } from './challenge.js';
 import { PROXY_SERVER_HEADER } from './contract.js';
 import { problemFromFailure } from './failure-problems.js';
 import { imdsGuard, knownApiVersionGuard } from './guard.js';
@@ -93,6 +94,8 @@ export function createProxyApp(dependencies: ProxyAppDependencies): Hono<ProxyEn
     if (problem) {
       const facts = c.get('facts');
       if (facts && !isImdsProblem(error)) facts.reason = problem.detail;
+      // Every challenge failure follows HIMDS's 401 (the challenge, or its second one).
+      if (facts && isChallengeError(error)) facts.upstreamStatus = 401;
       return problemResponse(problem, errorShapeOf(c));
     }
     dependencies.reportInternalError?.(error);

@@ -44,7 +44,7 @@ export function inProcessProxy(options: { upstream?: FakeUpstream; allowedResour
       const peer = init.peer === undefined ? '127.0.0.1' : init.peer;
       // The bindings @hono/node-server would pass: the raw target and the peer, as the socket saw them.
       const bindings = peer === null ? {} : { incoming: { url: rawTarget, socket: { remoteAddress: peer } } };
-      return app.request(url, { method: init.method ?? 'GET', headers: init.headers ?? {} }, bindings);
+      return Promise.resolve(app.request(url, { method: init.method ?? 'GET', headers: init.headers ?? {} }, bindings));
     },
   };
 }
