@@ -13,7 +13,7 @@ export function problemFromFailure(error: unknown, himdsOrigin: string): ImdsPro
       case 'unreachable':
         return new ImdsProblem(
           503,
-          `Cannot connect to HIMDS at ${himdsOrigin}: the Azure Connected Machine agent (himds service) is not running or not listening there. Start it (Windows: Start-Service himds; Linux: systemctl start himdsd) or check --himds / IMDS_ENDPOINT.`,
+          `${error.message}. The Azure Connected Machine agent (himds service) is not running or not listening at ${himdsOrigin}: start it (Windows: Start-Service himds; Linux: systemctl start himdsd) or check --himds / IMDS_ENDPOINT.`,
           { retryAfterSeconds: AGENT_DOWN_RETRY_AFTER_SECONDS, cause: error },
         );
       case 'timeout':

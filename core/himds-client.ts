@@ -61,6 +61,10 @@ export class HimdsClient {
     if (isTimeout(error)) {
       return new UpstreamError('timeout', `HIMDS at ${this.origin} did not answer within ${this.options.timeoutMs} ms`, { cause: error });
     }
+    if (error instanceof Error && error.cause instanceof Error && error.cause.message === 'bad port') {
+      // fetch refuses the Fetch standard's "bad ports" (6000, 6667 …) without connecting at all.
+      return new UpstreamError('unreachable', `Cannot connect to HIMDS at ${this.origin}: Node's fetch refuses that port; use another`, { cause: error });
+    }
     const code = errorCode(error);
     if (code !== undefined && UNREACHABLE_CODES.has(code)) {
       return new UpstreamError('unreachable', `Cannot connect to HIMDS at ${this.origin} (${code})`, { cause: error });
