@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import psList from 'ps-list';
 import { EXIT_CODES } from '../../orchestrator/errors.js';
 import { DEFAULT_HANDLER } from '../../orchestrator/work-folder.js';
+import { ForwardProxy } from '../support/forward-proxy.js';
 import { JoinHarness, HANDLER_ZIP_PATH } from '../support/join-harness.js';
 import { buildRawHandlerZip, buildZip } from '../support/zip-fixtures.js';
 
@@ -162,6 +163,19 @@ describe('himdsproxy join (end to end on loopback)', function () {
     const result = await harness.runJoin();
     expect(result.exitCode, result.stderr).to.equal(EXIT_CODES.ok);
     expect(harness.downloads.requestsFor(HANDLER_ZIP_PATH)).to.equal(2);
+  });
+
+  it('downloads through the proxy that HTTP_PROXY names (Arc servers often have no direct route out)', async () => {
+    const proxy = await new ForwardProxy().start();
+    try {
+      const result = await harness.runJoin([], { HTTP_PROXY: proxy.url, NO_PROXY: '' });
+      expect(result.exitCode, result.stderr).to.equal(EXIT_CODES.ok);
+      expect(proxy.forwarded).to.have.length(1);
+      expect(proxy.forwarded[0]).to.be.oneOf([`GET ${harness.downloads.url(HANDLER_ZIP_PATH)}`, `CONNECT ${new URL(harness.downloads.url('/')).host}`]);
+      expect(harness.downloads.requestsFor(HANDLER_ZIP_PATH)).to.equal(1);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('Ctrl+C mid-run: exit 130, proxy stopped, lock and pid file gone', async () => {

@@ -5,6 +5,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { EnvHttpProxyAgent, fetch, type Response } from 'undici';
 import { EXIT_CODES, HimdsproxyError } from '../../errors.js';
 import type { Reporter } from '../../reporter.js';
 import { createDownloadProgress, formatMiB, type DownloadProgress } from './download-progress.js';
@@ -22,7 +23,12 @@ export interface DownloadOptions {
   signal?: AbortSignal;
   /** Refuse bodies larger than this. */
   maxBytes?: number;
+  /** How long one attempt may wait for the answer's headers before it counts as failed (and is retried). */
+  answerTimeoutMs?: number;
 }
+
+/** A proxy or server that accepts the connection and then says nothing must not use up the whole timeout. */
+const DEFAULT_ANSWER_TIMEOUT_MS = 30_000;
 
 const MAX_REDIRECTS = 5;
 const MAX_RETRY_DELAY_MS = 30_000;
@@ -56,7 +62,7 @@ export async function downloadToFile(
     for (let attempt = 1; ; attempt += 1) {
       try {
         reporter.info(`Downloading ${shown}${attempt > 1 ? ` (attempt ${attempt} of ${attempts})` : ''}`);
-        const bytes = await attemptDownload(url, destination, signal, progress, options.maxBytes ?? DEFAULT_MAX_BYTES);
+        const bytes = await attemptDownload(url, destination, signal, progress, options.maxBytes ?? DEFAULT_MAX_BYTES, options.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS);
         progress.stop();
         reporter.info(`Downloaded ${formatMiB(bytes)} from ${shown}`);
         return { bytes };
@@ -99,6 +105,16 @@ export function checkPackageUrl(urlText: string): URL {
   }
 }
 
+/**
+ * Arc-enabled servers often reach the internet only through a proxy, and Node's own fetch ignores
+ * HTTPS_PROXY / HTTP_PROXY / NO_PROXY: undici's EnvHttpProxyAgent honours them.
+ */
+let dispatcher: EnvHttpProxyAgent | undefined;
+function proxyAwareDispatcher(): EnvHttpProxyAgent {
+  dispatcher ??= new EnvHttpProxyAgent();
+  return dispatcher;
+}
+
 /** One attempt, following redirects (each hop checked against the URL policy). */
 async function attemptDownload(
   initialUrl: URL,
@@ -106,16 +122,30 @@ async function attemptDownload(
   signal: AbortSignal,
   progress: DownloadProgress,
   maxBytes: number,
+  answerTimeoutMs: number,
 ): Promise<number> {
   let url = initialUrl;
   for (let hop = 0; ; hop += 1) {
     let response: Response;
+    // Only the wait for headers is bounded here; the body is bounded by the overall timeout.
+    const noAnswer = new AbortController();
+    const answerTimer = setTimeout(() => noAnswer.abort(), answerTimeoutMs);
     try {
       // Redirects are followed by hand: fetch would follow an https→http hop unchecked.
       // identity: the zip is already compressed, and the length check below compares raw bytes.
-      response = await fetch(url, { redirect: 'manual', signal, headers: { 'accept-encoding': 'identity', 'user-agent': 'himdsproxy' } });
+      response = await fetch(url, {
+        redirect: 'manual',
+        signal: AbortSignal.any([signal, noAnswer.signal]),
+        headers: { 'accept-encoding': 'identity', 'user-agent': 'himdsproxy' },
+        dispatcher: proxyAwareDispatcher(),
+      });
     } catch (error) {
+      if (noAnswer.signal.aborted && !signal.aborted) {
+        throw new AttemptFailure(`no answer within ${Number((answerTimeoutMs / 1000).toFixed(1))} s`, true, { cause: error });
+      }
       throw new AttemptFailure(networkErrorText(error), true, { cause: error });
+    } finally {
+      clearTimeout(answerTimer);
     }
     if (response.status >= 300 && response.status < 400 && response.headers.has('location')) {
       await response.body?.cancel().catch(() => undefined);

@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { EXIT_CODES, HimdsproxyError } from '../../../orchestrator/errors.js';
 import { MemoryReporter } from '../../../orchestrator/reporter.js';
@@ -100,6 +101,24 @@ describe('package download', () => {
     const error = await failure(server.url('/pkg.zip'), { timeoutMs: 300 });
     expect(error.exitCode).to.equal(EXIT_CODES.packageFailed);
     expect(error.message).to.equal(`Download of ${server.url('/pkg.zip')} timed out after 0.3 s`);
+  });
+
+  it('retries an attempt that gets no answer at all, then fails naming why', async () => {
+    const silent = createServer((socket) => socket.on('error', () => undefined));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const accepted: Socket[] = [];
+    silent.on('connection', (socket) => accepted.push(socket));
+    try {
+      const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/pkg.zip`;
+      const error = await failure(url, { answerTimeoutMs: 100, retries: 1 });
+      expect(error.exitCode).to.equal(EXIT_CODES.packageFailed);
+      expect(error.message).to.equal(`Download of ${url} failed: no answer within 0.1 s (after 2 attempts)`);
+      // At least one connection per attempt (the HTTP client may open more when a socket is cut).
+      expect(accepted.length).to.be.at.least(2);
+    } finally {
+      for (const socket of accepted) socket.destroy();
+      silent.close();
+    }
   });
 
   it('stops when the caller aborts, as an interruption', async () => {
