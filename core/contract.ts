@@ -108,6 +108,12 @@ export const PROXY_EXIT_CODES = {
   cannotListen: 5,
 } as const;
 
+/**
+ * Node options the proxy process is started with. A small young generation keeps its memory
+ * near the idle size under load, with no loss of throughput (`npm run bench` shows both).
+ */
+export const PROXY_NODE_OPTIONS: readonly string[] = ['--max-semi-space-size=2'];
+
 /** Name the proxy gives itself in the process list, so stale ones can be recognised. */
 export const PROXY_PROCESS_TITLE = 'himdsproxy-core';
 /** Sent in the Server header of every answer, so a probe can recognise a running himdsproxy. */

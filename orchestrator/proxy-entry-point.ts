@@ -1,5 +1,6 @@
 // Which file starts the proxy process, and with which Node options, from built or source code.
 import { fileURLToPath } from 'node:url';
+import { PROXY_NODE_OPTIONS } from '../core/contract.js';
 
 export interface ProxyProgram {
   /** Absolute path of the Node program. */
@@ -18,7 +19,7 @@ export function proxyProgramFor(moduleUrl: string, resolveTsx: () => string = ()
   const runningFromSource = moduleUrl.endsWith('.ts');
   const extension = runningFromSource ? 'ts' : 'js';
   const file = fileURLToPath(new URL(`../core/main.${extension}`, moduleUrl));
-  return { file, nodeOptions: runningFromSource ? ['--import', resolveTsx()] : [] };
+  return { file, nodeOptions: [...PROXY_NODE_OPTIONS, ...(runningFromSource ? ['--import', resolveTsx()] : [])] };
 }
 
 /** The proxy program that belongs to this copy of himdsproxy. */

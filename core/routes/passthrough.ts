@@ -11,10 +11,10 @@ const HOP_BY_HOP = new Set([
   'host', 'content-length', 'proxy-connection',
 ]);
 
-/** Never forwarded upstream: secrets and client-routing headers (fetch decodes bodies, so no accept-encoding). */
+/** Never forwarded upstream: secrets, client-routing headers, and accept-encoding (bodies are relayed as HIMDS sends them, undecoded, so the caller gets exactly what it can read). */
 const NOT_FORWARDED_UPSTREAM = new Set(['authorization', 'cookie', 'accept-encoding', 'forwarded', 'x-real-ip']);
 
-/** fetch already decoded the body, so its encoding no longer applies; the Server header is ours. */
+/** The Server header is ours; content-encoding cannot apply since no encoding was offered upstream. */
 const NOT_RETURNED = new Set(['content-encoding', 'server']);
 
 function connectionListed(headers: Headers): Set<string> {
@@ -56,7 +56,7 @@ export function passthroughRoute(dependencies: RouteDependencies): Handler<Proxy
     });
     facts.upstreamStatus = answer.response.status;
     if (answer.mapping) facts.apiVersionMapping = answer.mapping;
-    return new Response(answer.response.raw.body, {
+    return new Response(answer.response.bodyStream() as ReadableStream<Uint8Array>, {
       status: answer.response.status,
       headers: returnableResponseHeaders(answer.response.headers),
     });

@@ -3,7 +3,7 @@ import { execaNode, type ResultPromise } from 'execa';
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { isProxyToParentMessage, proxyCommandLine, type ProxyOptions } from '../../core/contract.js';
+import { isProxyToParentMessage, PROXY_NODE_OPTIONS, proxyCommandLine, type ProxyOptions } from '../../core/contract.js';
 
 export interface ServerProcess {
   url: string;
@@ -63,7 +63,7 @@ export function startEmulatorProcess(tokenDirectory: string): Promise<ServerProc
 
 /** The built proxy (dist/core/main.js), exactly as `join` launches it. */
 export function startProxyProcess(mainFile: string, options: ProxyOptions): Promise<ServerProcess> {
-  return startServerProcess(mainFile, proxyCommandLine(options), [], 'proxy');
+  return startServerProcess(mainFile, proxyCommandLine(options), [...PROXY_NODE_OPTIONS], 'proxy');
 }
 
 /** Resident and peak resident memory in MiB, from /proc (Linux only; undefined elsewhere). */

@@ -2,7 +2,9 @@
 import { MemoryAccessLog } from '../../core/access-log.js';
 import { HimdsApiVersions } from '../../core/api-versions.js';
 import { createProxyApp } from '../../core/app.js';
-import { HimdsClient } from '../../core/himds-client.js';
+import { HimdsClient, type UpstreamTransport } from '../../core/himds-client.js';
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { createLocalPeerCheck } from '../../core/local-peer.js';
 
 export type FakeUpstream = (url: URL, headers: Headers) => Response | Promise<Response>;
@@ -16,14 +18,15 @@ export interface InProcessProxy {
 export function inProcessProxy(options: { upstream?: FakeUpstream; allowedResources?: string[]; tokenDirectory?: string } = {}): InProcessProxy {
   const upstreamCalls: URL[] = [];
   const upstream = options.upstream ?? (() => new Response('{"compute":{}}', { status: 200 }));
-  const fakeFetch = (async (input: string | URL | Request, init?: RequestInit) => {
-    const url = new URL(String(input));
+  const fakeTransport: UpstreamTransport = async (target, headers) => {
+    const url = new URL(target);
     upstreamCalls.push(url);
-    return upstream(url, new Headers(init?.headers));
-  }) as typeof fetch;
+    const response = await upstream(url, new Headers(headers));
+    return { status: response.status, headers: response.headers, body: response.body ? Readable.fromWeb(response.body as WebReadableStream) : Readable.from([]) };
+  };
   const accessLog = new MemoryAccessLog();
   const app = createProxyApp({
-    himds: new HimdsClient({ baseUrl: 'http://127.0.0.1:40342', timeoutMs: 2_000, fetch: fakeFetch }),
+    himds: new HimdsClient({ baseUrl: 'http://127.0.0.1:40342', timeoutMs: 2_000, transport: fakeTransport }),
     apiVersions: new HimdsApiVersions(),
     tokenDirectory: options.tokenDirectory ?? '/nonexistent/tokens',
     allowedResources: options.allowedResources ?? [],

@@ -45,7 +45,7 @@ describe('core HIMDS client (sockets)', () => {
 
   const cases: { name: string; kind: UpstreamFailureKind; url: () => Promise<string>; readBody?: boolean }[] = [
     { name: 'nothing listening', kind: 'unreachable', url: unusedPortUrl },
-    { name: 'a port fetch refuses', kind: 'unreachable', url: async () => 'http://127.0.0.1:6000' },
+    { name: "port 6000 (one of fetch's refused ports: not a problem for this client)", kind: 'unreachable', url: async () => 'http://127.0.0.1:6000' },
     { name: 'a silent server', kind: 'timeout', url: () => rawServer(() => undefined) },
     { name: 'a server that hangs up at once', kind: 'malformed', url: () => rawServer((socket) => socket.destroy()) },
     { name: 'a server speaking garbage', kind: 'malformed', url: () => rawServer((socket) => socket.end('NOT HTTP AT ALL\r\n\r\n')) },

@@ -1,5 +1,6 @@
 // The proxy launcher against real child processes: a fixture speaking the IPC contract, and the real core when present.
 import { expect } from 'chai';
+import { PROXY_NODE_OPTIONS } from '../../core/contract.js';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
@@ -234,20 +235,20 @@ describe('proxyProgramFor', () => {
     const moduleUrl = pathToFileURL(join(projectRoot, 'orchestrator', 'proxy-entry-point.ts')).href;
     expect(proxyProgramFor(moduleUrl, () => tsxUrl)).to.deep.equal({
       file: join(projectRoot, 'core', 'main.ts'),
-      nodeOptions: ['--import', tsxUrl],
+      nodeOptions: [...PROXY_NODE_OPTIONS, '--import', tsxUrl],
     });
   });
 
-  it('runs dist/core/main.js with plain Node when running from the build', () => {
+  it('runs dist/core/main.js with only the proxy\'s own Node options when running from the build', () => {
     const moduleUrl = pathToFileURL(join(projectRoot, 'dist', 'orchestrator', 'proxy-entry-point.js')).href;
     expect(proxyProgramFor(moduleUrl, () => expect.fail('tsx must not be needed'))).to.deep.equal({
       file: join(projectRoot, 'dist', 'core', 'main.js'),
-      nodeOptions: [],
+      nodeOptions: [...PROXY_NODE_OPTIONS],
     });
   });
 
   it('resolves the real tsx loader to an absolute URL', () => {
     const program = proxyProgramFor(pathToFileURL(join(projectRoot, 'orchestrator', 'proxy-entry-point.ts')).href);
-    expect(program.nodeOptions[1]).to.match(/^file:\/\/.*tsx/);
+    expect(program.nodeOptions.at(-1)).to.match(/^file:\/\/.*tsx/);
   });
 });
