@@ -7,6 +7,9 @@ import {
   DEFAULT_UPSTREAM_TIMEOUT_MS,
   PROXY_FLAGS,
   defaultTokenDirectory,
+  himdsOrigin,
+  himdsUrlFromEnvironment,
+  parseListenAddress as parseListenText,
   type ProxyOptions,
 } from './contract.js';
 
@@ -22,35 +25,25 @@ export interface ListenAddress {
 
 /** "HOST:PORT" or "[IPv6]:PORT"; port 0 means "any free port". */
 export function parseListenAddress(listen: string): ListenAddress {
-  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(listen.trim());
-  const host = match?.[1] ?? match?.[2];
-  const port = Number(match?.[3]);
-  if (host === undefined || !Number.isInteger(port) || port > 65_535) {
+  const address = parseListenText(listen);
+  if (address === undefined) {
     throw new UsageError(`--${PROXY_FLAGS.listen} expects HOST:PORT (e.g. 169.254.169.254:80 or [::1]:0), got "${listen}"`);
   }
-  return { host, port };
+  return address;
 }
 
-/** An http(s) URL's origin; HIMDS serves at its root, so a path (IDENTITY_ENDPOINT has one) is dropped. */
-function himdsOrigin(value: string, source: string): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new UsageError(`${source} expects a URL such as ${DEFAULT_HIMDS_URL}, got "${value}"`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new UsageError(`${source} expects an http:// URL such as ${DEFAULT_HIMDS_URL}, got "${value}"`);
-  }
-  return url.origin;
-}
-
-/** --himds, then IMDS_ENDPOINT, then IDENTITY_ENDPOINT's origin, then the agent's default. */
+/** --himds, then the agent's environment variables (contract.ts), then the agent's default. */
 function resolveHimdsUrl(flag: string | undefined, environment: NodeJS.ProcessEnv): string {
-  if (flag !== undefined) return himdsOrigin(flag, `--${PROXY_FLAGS.himdsUrl}`);
-  if (environment.IMDS_ENDPOINT) return himdsOrigin(environment.IMDS_ENDPOINT, 'IMDS_ENDPOINT');
-  if (environment.IDENTITY_ENDPOINT) return himdsOrigin(environment.IDENTITY_ENDPOINT, 'IDENTITY_ENDPOINT');
-  return DEFAULT_HIMDS_URL;
+  if (flag !== undefined) {
+    const origin = himdsOrigin(flag);
+    if (origin === undefined) throw new UsageError(`--${PROXY_FLAGS.himdsUrl} expects an http(s) URL such as ${DEFAULT_HIMDS_URL}, got "${flag}"`);
+    return origin;
+  }
+  try {
+    return himdsUrlFromEnvironment(environment);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }
 
 function parseTimeout(value: string | undefined): number {

@@ -22,28 +22,39 @@ export function defaultTokenDirectory(platform: NodeJS.Platform = process.platfo
   return '/var/opt/azcmagent/tokens';
 }
 
-/** The upstream a user means when they don't say: the agent's own environment variables first. */
+/** An http(s) URL's origin (HIMDS serves at its root, so IDENTITY_ENDPOINT's path is dropped); undefined when it is not one. */
+export function himdsOrigin(value: string): string | undefined {
+  try {
+    const url = new URL(value.trim());
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url.origin : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Where HIMDS is when no --himds is given: IMDS_ENDPOINT, then IDENTITY_ENDPOINT's origin (the
+ * Arc installer sets both), then the agent's default. Throws naming the variable when it is set
+ * but not an http(s) URL: guessing would hide a misconfigured agent.
+ */
 export function himdsUrlFromEnvironment(env: NodeJS.ProcessEnv): string {
-  const fromImds = env.IMDS_ENDPOINT?.trim();
-  if (fromImds) return fromImds.replace(/\/+$/, '');
-  const fromIdentity = env.IDENTITY_ENDPOINT?.trim();
-  if (fromIdentity) {
-    try {
-      return new URL(fromIdentity).origin;
-    } catch {
-      // An unparsable IDENTITY_ENDPOINT is ignored here; `himdsproxy doctor` reports it.
-    }
+  for (const name of ['IMDS_ENDPOINT', 'IDENTITY_ENDPOINT'] as const) {
+    const value = env[name]?.trim();
+    if (!value) continue;
+    const origin = himdsOrigin(value);
+    if (origin === undefined) throw new Error(`${name} expects an http(s) URL such as ${DEFAULT_HIMDS_URL}, got "${value}"`);
+    return origin;
   }
   return DEFAULT_HIMDS_URL;
 }
 
-/** "169.254.169.254:80" → host and port; "[::1]:8080" too. Undefined when malformed. */
+/** "HOST:PORT" or "[IPv6]:PORT" (port 0: any free port); undefined when malformed. */
 export function parseListenAddress(listen: string): { host: string; port: number } | undefined {
-  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(listen.trim());
-  if (!match) return undefined;
-  const port = Number(match[3]);
-  if (port > 65_535) return undefined;
-  return { host: (match[1] ?? match[2])!, port };
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(listen.trim());
+  const host = match?.[1] ?? match?.[2];
+  const port = Number(match?.[3]);
+  if (host === undefined || !Number.isInteger(port) || port > 65_535) return undefined;
+  return { host, port };
 }
 
 /** Everything the proxy process needs to run. */

@@ -1,11 +1,27 @@
 // Pure helpers for instance metadata: walking a sub-path and rendering it the way IMDS does.
 
-/** IMDS answers every primitive as a string; HIMDS's own strings are kept exactly as sent. */
+/**
+ * IMDS answers every primitive as a string; HIMDS's own strings are kept exactly as sent.
+ * Copy-on-write: a document that is already all strings comes back as the very same object,
+ * so callers can relay HIMDS's text untouched instead of serialising it again.
+ */
 export function stringifyPrimitives(value: unknown): unknown {
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
-  if (Array.isArray(value)) return value.map(stringifyPrimitives);
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    value.forEach((child, index) => {
+      const shaped = stringifyPrimitives(child);
+      if (shaped !== child) (copy ??= [...value])[index] = shaped;
+    });
+    return copy ?? value;
+  }
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([key, child]) => [key, stringifyPrimitives(child)]));
+    let copy: Record<string, unknown> | undefined;
+    for (const [key, child] of Object.entries(value)) {
+      const shaped = stringifyPrimitives(child);
+      if (shaped !== child) (copy ??= { ...value })[key] = shaped;
+    }
+    return copy ?? value;
   }
   // null is kept: HIMDS sends it where IMDS has a collection (publicKeys), and "" would mislead.
   return value;

@@ -3,13 +3,27 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { UpstreamResponse } from './himds-client.js';
 import { UpstreamError } from './himds-client.js';
 import { ImdsProblem, type ErrorShape } from './imds-errors.js';
+import { stringifyPrimitives } from './instance-metadata.js';
 import { PROXY_SERVER_HEADER } from './contract.js';
 
 export function jsonResponse(body: unknown, status = 200): Response {
-  return new Response(JSON.stringify(body), {
+  return jsonTextResponse(JSON.stringify(body), status);
+}
+
+/** A JSON body that is already text (HIMDS's own, when it needed no change). */
+export function jsonTextResponse(json: string, status = 200): Response {
+  return new Response(json, {
     status,
     headers: { 'content-type': 'application/json; charset=utf-8', server: PROXY_SERVER_HEADER },
   });
+}
+
+/** HIMDS's JSON answer in IMDS shape (every primitive a string), relaying its text when it already is. */
+export async function imdsShapedJson(response: UpstreamResponse): Promise<Response> {
+  const text = await response.readText();
+  const parsed = await response.withBody(text).readJson();
+  const shaped = stringifyPrimitives(parsed);
+  return shaped === parsed ? jsonTextResponse(text) : jsonResponse(shaped);
 }
 
 export function textResponse(text: string, status = 200): Response {

@@ -4,8 +4,6 @@ import {
   DEFAULT_LISTEN,
   DEFAULT_UPSTREAM_TIMEOUT_MS,
   ENTRA_DEVICE_REGISTRATION_RESOURCE,
-  defaultTokenDirectory,
-  himdsUrlFromEnvironment,
 } from '../core/contract.js';
 import { DEFAULT_HANDLER } from './work-folder.js';
 
@@ -49,24 +47,3 @@ export const JOIN_DEFAULTS = {
   installTimeoutMs: 900_000,
   enableTimeoutMs: 300_000,
 } as const;
-
-export function defaultJoinOptions(workdir: string, env: NodeJS.ProcessEnv = process.env): JoinOptions {
-  return {
-    workdir,
-    handlerName: JOIN_DEFAULTS.handlerName,
-    handlerVersion: JOIN_DEFAULTS.handlerVersion,
-    handlerUrl: JOIN_DEFAULTS.handlerUrl,
-    mdmId: JOIN_DEFAULTS.mdmId,
-    listen: JOIN_DEFAULTS.listen,
-    himdsUrl: himdsUrlFromEnvironment(env),
-    tokenDirectory: defaultTokenDirectory(),
-    allowedResources: [...JOIN_DEFAULTS.allowedResources],
-    upstreamTimeoutMs: JOIN_DEFAULTS.upstreamTimeoutMs,
-    timeoutMs: JOIN_DEFAULTS.timeoutMs,
-    installTimeoutMs: JOIN_DEFAULTS.installTimeoutMs,
-    enableTimeoutMs: JOIN_DEFAULTS.enableTimeoutMs,
-    force: false,
-    showProgress: false,
-    checkOutbound: true,
-  };
-}

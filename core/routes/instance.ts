@@ -5,7 +5,7 @@ import { ImdsProblem } from '../imds-errors.js';
 import { isLeaf, leafAsText, listChildrenAsText, stringifyPrimitives, walkInstanceMetadata } from '../instance-metadata.js';
 import type { ProxyEnv } from '../request-context.js';
 import { queryValue } from '../request-target.js';
-import { jsonResponse, readJsonObject, relayUpstreamError, textResponse } from '../upstream-answers.js';
+import { imdsShapedJson, jsonResponse, readJsonObject, relayUpstreamError, textResponse } from '../upstream-answers.js';
 import type { RouteDependencies } from './dependencies.js';
 
 const INSTANCE_PATH = '/metadata/instance';
@@ -32,7 +32,7 @@ export function instanceRoute(dependencies: RouteDependencies): Handler<ProxyEnv
     if (direct.mapping) facts.apiVersionMapping = direct.mapping;
     if (direct.response.status === 200) {
       if (format === 'text') return textResponse(await direct.response.readText());
-      return jsonResponse(stringifyPrimitives(await direct.response.readJson()));
+      return imdsShapedJson(direct.response);
     }
     if (direct.response.status !== 404 || segments.length === 0) return relayUpstreamError(direct.response, 'general');
     await direct.response.discard();

@@ -1,6 +1,7 @@
 // `himdsproxy doctor`: runs every check against this machine, prints a table or JSON, changes nothing.
 import { resolve } from 'node:path';
-import { defaultTokenDirectory, himdsUrlFromEnvironment } from '../../core/contract.js';
+import { defaultTokenDirectory } from '../../core/contract.js';
+import { himdsUrlFor } from './himds-url.js';
 import { createDoctorContext } from '../doctor/context.js';
 import { doctorExitCode, runDoctor } from '../doctor/doctor.js';
 import { renderDoctorJson, renderDoctorTable, summarise } from '../doctor/render.js';
@@ -22,7 +23,7 @@ export async function runDoctorCommand(argv: DoctorArguments, io: CliIo): Promis
     platform: createPlatformAdapter(),
     workdir: resolve(io.cwd, argv.workdir ?? '.'),
     listen: argv.listen,
-    himdsUrl: argv.himds ?? himdsUrlFromEnvironment(io.env),
+    himdsUrl: himdsUrlFor(argv.himds, io.env),
     tokenDirectory: argv.tokenDir ? resolve(io.cwd, argv.tokenDir) : defaultTokenDirectory(),
     force: argv.force,
     checkOutbound: argv.outboundCheck,

@@ -1,6 +1,7 @@
 // `himdsproxy join`: turns parsed arguments into JoinOptions, runs the join, prints its summary.
 import { resolve } from 'node:path';
-import { defaultTokenDirectory, himdsUrlFromEnvironment } from '../../core/contract.js';
+import { defaultTokenDirectory } from '../../core/contract.js';
+import { himdsUrlFor } from './himds-url.js';
 import { join } from '../join.js';
 import { JOIN_DEFAULTS, type JoinOptions } from '../join-options.js';
 import { createPlatformAdapter } from '../platform/index.js';
@@ -36,7 +37,7 @@ export function joinOptionsFromArguments(argv: JoinArguments, io: Pick<CliIo, 'e
     ...(argv.sha256 ? { sha256: argv.sha256 } : {}),
     mdmId: argv.mdmId,
     listen: argv.listen,
-    himdsUrl: argv.himds ?? himdsUrlFromEnvironment(io.env),
+    himdsUrl: himdsUrlFor(argv.himds, io.env),
     tokenDirectory: argv.tokenDir ? resolve(io.cwd, argv.tokenDir) : defaultTokenDirectory(),
     allowedResources: argv.allowResource?.length ? argv.allowResource : [...JOIN_DEFAULTS.allowedResources],
     upstreamTimeoutMs: argv.upstreamTimeout,

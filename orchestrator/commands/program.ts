@@ -1,9 +1,11 @@
 // The command-line grammar: commands, options, help and examples; each command runs and returns its exit code.
 import yargs, { type Argv } from 'yargs';
 import {
+  DEFAULT_HIMDS_URL,
   DEFAULT_LISTEN,
   DEFAULT_UPSTREAM_TIMEOUT_MS,
   ENTRA_DEVICE_REGISTRATION_RESOURCE,
+  himdsOrigin,
   parseListenAddress,
 } from '../../core/contract.js';
 import { parseDuration } from '../duration.js';
@@ -37,7 +39,11 @@ function proxyOptions<T>(command: Argv<T>, allowResourceHelp: string) {
     .option('himds', {
       type: 'string',
       describe: 'HIMDS base URL [default: $IMDS_ENDPOINT, $IDENTITY_ENDPOINT, http://localhost:40342]',
-      coerce: (value: string) => checkHttpUrl('--himds', value),
+      coerce: (value: string) => {
+        const origin = himdsOrigin(value);
+        if (origin === undefined) throw new UsageError(`--himds must be an http(s) URL such as ${DEFAULT_HIMDS_URL}, got '${value}'`);
+        return origin;
+      },
     })
     .option('token-dir', {
       type: 'string',

@@ -1,6 +1,7 @@
 // `himdsproxy serve`: the proxy alone, in the foreground, until Ctrl+C or SIGTERM.
 import { resolve } from 'node:path';
-import { defaultTokenDirectory, himdsUrlFromEnvironment } from '../../core/contract.js';
+import { defaultTokenDirectory } from '../../core/contract.js';
+import { himdsUrlFor } from './himds-url.js';
 import { EXIT_CODES } from '../errors.js';
 import { RunLogReporter } from '../reporter.js';
 import { launchProxy } from '../steps/proxy.js';
@@ -20,7 +21,7 @@ export async function runServeCommand(argv: ServeArguments, io: CliIo): Promise<
   const proxy = await launchProxy(
     {
       listen: argv.listen,
-      himdsUrl: argv.himds ?? himdsUrlFromEnvironment(io.env),
+      himdsUrl: himdsUrlFor(argv.himds, io.env),
       tokenDirectory: argv.tokenDir ? resolve(io.cwd, argv.tokenDir) : defaultTokenDirectory(),
       allowedResources: argv.allowResource ?? [],
       upstreamTimeoutMs: argv.upstreamTimeout,

@@ -11,8 +11,8 @@ import { BUILT_CLI } from '../support/join-harness.js';
 
 const DRS = 'urn:ms-drs:enterpriseregistration.windows.net';
 
-function runCli(args: string[], options: { input?: string } = {}) {
-  return execaNode(BUILT_CLI, args, { reject: false, nodeOptions: [], timeout: 30_000, ...options });
+function runCli(args: string[], env: Record<string, string> = {}) {
+  return execaNode(BUILT_CLI, args, { reject: false, nodeOptions: [], timeout: 30_000, env });
 }
 
 function waitForLine(stream: NodeJS.ReadableStream, pattern: RegExp): Promise<RegExpMatchArray> {
@@ -114,6 +114,13 @@ describe('himdsproxy serve and doctor (built CLI)', function () {
         expect(result.exitCode, `${args.join(' ')}: ${String(result.stderr)}`).to.equal(EXIT_CODES.usage);
         expect(String(result.stderr)).to.match(pattern);
       }
+    });
+
+    it('a malformed IMDS_ENDPOINT from the environment: exit 2 naming the variable, nothing started', async () => {
+      const result = await runCli(['serve', '--listen', '127.0.0.1:0'], { IMDS_ENDPOINT: 'localhost:40342' });
+      expect(result.exitCode, String(result.stderr)).to.equal(EXIT_CODES.usage);
+      expect(String(result.stderr)).to.include('IMDS_ENDPOINT expects an http(s) URL');
+      expect(String(result.stdout)).to.not.include('listening on');
     });
   });
 

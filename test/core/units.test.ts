@@ -222,6 +222,16 @@ describe('core units', () => {
       });
     });
 
+    it('changes nothing, and copies nothing, when every primitive is already a string', () => {
+      const allStrings = { compute: { vmId: 'v', tagsList: [{ name: 'a' }], publicKeys: null }, network: {} };
+      expect(stringifyPrimitives(allStrings)).to.equal(allStrings);
+      const mixed = { compute: { count: 3, tags: ['x', 1] }, untouched: { a: 'b' } };
+      const shaped = stringifyPrimitives(mixed) as typeof mixed;
+      expect(shaped).to.deep.equal({ compute: { count: '3', tags: ['x', '1'] }, untouched: { a: 'b' } });
+      expect(mixed.compute.count, 'the input is not mutated').to.equal(3);
+      expect(shaped.untouched, 'unchanged branches are shared').to.equal(mixed.untouched);
+    });
+
     it('walks keys case-sensitively and arrays by index', () => {
       expect(walkInstanceMetadata(document, ['compute', 'vmId'])).to.equal('v');
       expect(walkInstanceMetadata(document, ['compute', 'tagsList', '0', 'name'])).to.equal('a');
