@@ -190,6 +190,17 @@ describe('himdsproxy join (end to end on loopback)', function () {
     expect(existsSync(harness.path('Logs', 'himdsproxy', 'join.lock'))).to.equal(false);
   });
 
+  it('the proxy dies mid-run: exit 5 naming it, the handler is stopped, nothing left behind', async () => {
+    const child = harness.spawnJoin([], { FAKE_HANDLER_MODE: 'hang' });
+    await waitForOutput(child, /handler: AADJoin transitioning/);
+    const record = JSON.parse(await readFile(harness.path('Logs', 'himdsproxy', 'proxy.pid.json'), 'utf8')) as { pid: number };
+    process.kill(record.pid, 'SIGKILL');
+    const result = await child;
+    expect(result.exitCode, String(result.all)).to.equal(EXIT_CODES.proxyFailed);
+    expect(String(result.stderr)).to.match(/✖ The proxy stopped during the join \(.*SIGKILL.*\)/);
+    expect(await harness.lastRun()).to.include({ outcome: 'failed', exitCode: EXIT_CODES.proxyFailed });
+  });
+
   it('reruns: after success the package is reused, install is skipped and the next sequence number is used', async () => {
     const first = await harness.runJoin();
     expect(first.exitCode, first.stderr).to.equal(EXIT_CODES.ok);
