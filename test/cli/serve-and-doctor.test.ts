@@ -6,6 +6,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXIT_CODES } from '../../orchestrator/errors.js';
+import { isProcessAlive } from '../../orchestrator/process-check.js';
 import { HimdsEmulator } from '../support/himds-emulator.js';
 import { BUILT_CLI } from '../support/join-harness.js';
 
@@ -28,15 +29,6 @@ function waitForLine(stream: NodeJS.ReadableStream, pattern: RegExp): Promise<Re
       }
     });
   });
-}
-
-function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch {
-    return true;
-  }
 }
 
 describe('himdsproxy serve and doctor (built CLI)', function () {
@@ -80,7 +72,7 @@ describe('himdsproxy serve and doctor (built CLI)', function () {
       child.kill('SIGINT');
       const result = await child;
       expect(result.exitCode, String(result.stderr)).to.equal(0);
-      expect(isGone(child.pid!)).to.equal(true);
+      expect(isProcessAlive(child.pid!)).to.equal(false);
 
       const lines = (await readFile(accessLog, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
       expect(lines.map((line) => line.status)).to.deep.equal([200, 200, 403]);

@@ -2,6 +2,7 @@
 import { expect } from 'chai';
 import { createServer, type Server, type Socket } from 'node:net';
 import { HimdsClient, UpstreamError, type UpstreamFailureKind } from '../../core/himds-client.js';
+import { rejectionOf } from '../support/rejection.js';
 
 describe('core HIMDS client (sockets)', () => {
   let server: Server | undefined;
@@ -31,15 +32,6 @@ describe('core HIMDS client (sockets)', () => {
     return `http://127.0.0.1:${port}`;
   }
 
-  async function failureOf(promise: Promise<unknown>): Promise<UpstreamError> {
-    try {
-      await promise;
-    } catch (error) {
-      expect(error).to.be.instanceOf(UpstreamError);
-      return error as UpstreamError;
-    }
-    throw new Error('expected a failure');
-  }
 
   const SECRET = 'c2VjcmV0LWluLWhlYWRlcg';
 
@@ -69,7 +61,7 @@ describe('core HIMDS client (sockets)', () => {
     it(`${testCase.name} → ${testCase.kind}`, async () => {
       const client = new HimdsClient({ baseUrl: await testCase.url(), timeoutMs: 300 });
       const attempt = client.get('/metadata/instance?api-version=2021-02-01', { Metadata: 'true', Authorization: `Basic ${SECRET}` });
-      const failure = await failureOf(testCase.readBody ? attempt.then((response) => response.readText()) : attempt);
+      const failure = await rejectionOf(testCase.readBody ? attempt.then((response) => response.readText()) : attempt, UpstreamError);
       expect(failure.kind).to.equal(testCase.kind);
       expect(failure.message.includes(SECRET)).to.equal(false);
     });
@@ -78,6 +70,6 @@ describe('core HIMDS client (sockets)', () => {
   it('a non-JSON body read as JSON → malformed', async () => {
     const url = await rawServer((socket) => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello'));
     const response = await new HimdsClient({ baseUrl: url, timeoutMs: 1_000 }).get('/x', {});
-    expect((await failureOf(response.readJson())).kind).to.equal('malformed');
+    expect((await rejectionOf(response.readJson(), UpstreamError)).kind).to.equal('malformed');
   });
 });

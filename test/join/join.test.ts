@@ -6,6 +6,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import psList from 'ps-list';
 import { EXIT_CODES } from '../../orchestrator/errors.js';
+import { waitForProcessExit } from '../../orchestrator/process-check.js';
 import { DEFAULT_HANDLER } from '../../orchestrator/work-folder.js';
 import { ForwardProxy } from '../support/forward-proxy.js';
 import { JoinHarness, HANDLER_ZIP_PATH } from '../support/join-harness.js';
@@ -18,20 +19,6 @@ async function processesOf(harness: JoinHarness): Promise<string[]> {
   return (await psList())
     .filter((process) => process.cmd?.includes(harness.root) && process.pid !== globalThis.process.pid)
     .map((process) => `${process.pid} ${process.cmd}`);
-}
-
-/** Polls until the pid is gone; an orphan may linger a moment before it is reaped. */
-async function isGone(pid: number, timeoutMs = 5_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return true;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return false;
 }
 
 async function waitForOutput(child: { all?: NodeJS.ReadableStream | null }, pattern: RegExp, timeoutMs = 20_000): Promise<void> {
@@ -234,7 +221,8 @@ describe('himdsproxy join (end to end on loopback)', function () {
 
     const next = await harness.runJoin();
     expect(next.exitCode, next.stderr).to.equal(EXIT_CODES.ok);
-    expect(await isGone(record.pid), `the killed run's proxy (pid ${record.pid}) still runs`).to.equal(true);
+    // An orphan may linger a moment before it is reaped.
+    expect(await waitForProcessExit(record.pid, 5_000), `the killed run's proxy (pid ${record.pid}) still runs`).to.equal(true);
     expect(existsSync(pidFile)).to.equal(false);
     // The killed run's handler is still hanging: that one is the handler's own business, end it here.
     for (const line of await processesOf(harness)) process.kill(Number(line.split(' ')[0]), 'SIGKILL');

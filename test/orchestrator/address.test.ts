@@ -6,6 +6,7 @@ import { MemoryReporter } from '../../orchestrator/reporter.js';
 import type { AddressOccupant } from '../../orchestrator/steps/address-probe.js';
 import { isLoopbackHost } from '../../orchestrator/loopback-host.js';
 import { claimMetadataAddress } from '../../orchestrator/steps/address.js';
+import { rejectionOf } from '../support/rejection.js';
 
 const IMDS = { host: '169.254.169.254', port: 80 };
 
@@ -47,15 +48,6 @@ function probeAnswering(occupant: AddressOccupant) {
   return Object.assign(probe, { seen });
 }
 
-async function refusal(promise: Promise<unknown>): Promise<HimdsproxyError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(HimdsproxyError);
-    return error as HimdsproxyError;
-  }
-  throw new Error('expected a refusal');
-}
 
 describe('claimMetadataAddress', () => {
   it('changes nothing for a loopback listen host', async () => {
@@ -99,7 +91,7 @@ describe('claimMetadataAddress', () => {
     const platform = new FakePlatform();
     platform.removeFailures = 1;
     const claim = await claimMetadataAddress(IMDS, platform, new MemoryReporter(), { probe: probeAnswering({ kind: 'free' }) });
-    await refusal(claim.release());
+    await rejectionOf(claim.release(), HimdsproxyError);
     expect(platform.addresses.has('169.254.169.254')).to.equal(true);
     await claim.release();
     expect(platform.addresses.has('169.254.169.254')).to.equal(false);
@@ -118,7 +110,7 @@ describe('claimMetadataAddress', () => {
 
   it('refuses on an Azure VM, pointing at the VM extension, and changes nothing', async () => {
     const platform = new FakePlatform();
-    const error = await refusal(claimMetadataAddress(IMDS, platform, new MemoryReporter(), { probe: probeAnswering({ kind: 'azure-imds' }), force: true }));
+    const error = await rejectionOf(claimMetadataAddress(IMDS, platform, new MemoryReporter(), { probe: probeAnswering({ kind: 'azure-imds' }), force: true }), HimdsproxyError);
     expect(error.exitCode).to.equal(EXIT_CODES.preflightFailed);
     expect(error.message).to.match(/Azure IMDS already answers at http:\/\/169\.254\.169\.254:80: this is an Azure VM/);
     expect(error.fix).to.match(/use the AADLoginForWindows VM extension instead/);
@@ -127,7 +119,7 @@ describe('claimMetadataAddress', () => {
 
   it('refuses AWS EC2 IMDS unless forced, then takes and gives back the address', async () => {
     const platform = new FakePlatform();
-    const error = await refusal(claimMetadataAddress(IMDS, platform, new MemoryReporter(), { probe: probeAnswering({ kind: 'aws-imds' }) }));
+    const error = await rejectionOf(claimMetadataAddress(IMDS, platform, new MemoryReporter(), { probe: probeAnswering({ kind: 'aws-imds' }) }), HimdsproxyError);
     expect(error.message).to.match(/AWS EC2 IMDS answers/);
     expect(error.fix).to.match(/--force/);
     expect(platform.calls).to.deep.equal([]);
@@ -142,7 +134,7 @@ describe('claimMetadataAddress', () => {
 
   it('refuses when a himdsproxy already serves there, even with --force', async () => {
     const platform = new FakePlatform();
-    const error = await refusal(claimMetadataAddress(IMDS, platform, new MemoryReporter(), { probe: probeAnswering({ kind: 'himdsproxy' }), force: true }));
+    const error = await rejectionOf(claimMetadataAddress(IMDS, platform, new MemoryReporter(), { probe: probeAnswering({ kind: 'himdsproxy' }), force: true }), HimdsproxyError);
     expect(error.message).to.equal('A himdsproxy is already serving at http://169.254.169.254:80 (stale run?)');
     expect(platform.calls).to.deep.equal([]);
   });
@@ -150,7 +142,7 @@ describe('claimMetadataAddress', () => {
   it('refuses anything else answering, naming it', async () => {
     const platform = new FakePlatform();
     const detail = 'an HTTP server (Server: nginx/1.25.3) answers on 169.254.169.254:80: HTTP 404 to GET /metadata/instance';
-    const error = await refusal(claimMetadataAddress(IMDS, platform, new MemoryReporter(), { probe: probeAnswering({ kind: 'other', detail }), force: true }));
+    const error = await rejectionOf(claimMetadataAddress(IMDS, platform, new MemoryReporter(), { probe: probeAnswering({ kind: 'other', detail }), force: true }), HimdsproxyError);
     expect(error.message).to.equal(`The metadata address is taken: ${detail}`);
     expect(platform.calls).to.deep.equal([]);
   });
@@ -158,7 +150,7 @@ describe('claimMetadataAddress', () => {
   it('fails when the address is absent right after adding it', async () => {
     const platform = new FakePlatform();
     platform.addSilentlyFails = true;
-    const error = await refusal(claimMetadataAddress(IMDS, platform, new MemoryReporter(), { probe: probeAnswering({ kind: 'free' }) }));
+    const error = await rejectionOf(claimMetadataAddress(IMDS, platform, new MemoryReporter(), { probe: probeAnswering({ kind: 'free' }) }), HimdsproxyError);
     expect(error.message).to.equal('Added 169.254.169.254 to the loopback interface, but it is not there afterwards');
     expect(platform.calls).to.deep.equal(['has 169.254.169.254', 'add 169.254.169.254', 'has 169.254.169.254']);
   });
@@ -167,7 +159,7 @@ describe('claimMetadataAddress', () => {
     const platform = new FakePlatform();
     const denied = new HimdsproxyError('Command failed with exit code 1: netsh.exe …', EXIT_CODES.preflightFailed, 'Run as Administrator: …');
     platform.addLoopbackAddress = async () => { throw denied; };
-    const error = await refusal(claimMetadataAddress(IMDS, platform, new MemoryReporter(), { probe: probeAnswering({ kind: 'free' }) }));
+    const error = await rejectionOf(claimMetadataAddress(IMDS, platform, new MemoryReporter(), { probe: probeAnswering({ kind: 'free' }) }), HimdsproxyError);
     expect(error).to.equal(denied);
   });
 
@@ -175,7 +167,7 @@ describe('claimMetadataAddress', () => {
     for (const host of ['0.0.0.0', 'metadata.example', '169.254.169.254.evil', 'fe80::1', '']) {
       const platform = new FakePlatform();
       const probe = probeAnswering({ kind: 'free' });
-      const error = await refusal(claimMetadataAddress({ host, port: 80 }, platform, new MemoryReporter(), { probe }));
+      const error = await rejectionOf(claimMetadataAddress({ host, port: 80 }, platform, new MemoryReporter(), { probe }), HimdsproxyError);
       expect(error.exitCode, host).to.equal(EXIT_CODES.usage);
       expect(platform.calls, host).to.deep.equal([]);
       expect(probe.seen, host).to.deep.equal([]);

@@ -8,6 +8,7 @@ import { EXIT_CODES, HimdsproxyError } from '../../orchestrator/errors.js';
 import { MemoryReporter } from '../../orchestrator/reporter.js';
 import { installOnce, parseHandlerCommand, runHandlerCommand, type HandlerCommandContext } from '../../orchestrator/steps/handler.js';
 import { DEFAULT_HANDLER, handlerPaths } from '../../orchestrator/work-folder.js';
+import { rejectionOf } from '../support/rejection.js';
 
 describe('parseHandlerCommand', () => {
   const accepted: [string, string, string[]][] = [
@@ -115,7 +116,7 @@ describe('runHandlerCommand and installOnce (real child processes)', function ()
   });
 
   it('fails with exit code 6 naming the command and its exit code', async () => {
-    const error = await failureOf(runHandlerCommand('enable', 'bin/fail enable', context));
+    const error = await rejectionOf(runHandlerCommand('enable', 'bin/fail enable', context), HimdsproxyError);
     expect(error.exitCode).to.equal(EXIT_CODES.handlerError);
     expect(error.message).to.equal("Handler enable command 'bin/fail enable' exited with code 3");
     expect(error.fix).to.include(context.outputLog);
@@ -124,7 +125,7 @@ describe('runHandlerCommand and installOnce (real child processes)', function ()
 
   it('stops a command that outlives its timeout, reports exit code 7, and leaves no process behind', async () => {
     const pidFile = join(workdir, 'sleep.pid');
-    const error = await failureOf(runHandlerCommand('install', `bin/sleep ${pidFile}`, { ...context, timeoutMs: 500 }));
+    const error = await rejectionOf(runHandlerCommand('install', `bin/sleep ${pidFile}`, { ...context, timeoutMs: 500 }), HimdsproxyError);
     expect(error.exitCode).to.equal(EXIT_CODES.timedOut);
     expect(error.message).to.include("Handler install command 'bin/sleep");
     expect(error.message).to.include('timed out after 0.5 s');
@@ -135,7 +136,7 @@ describe('runHandlerCommand and installOnce (real child processes)', function ()
   it('kills the command when the signal aborts and reports an interruption', async () => {
     const pidFile = join(workdir, 'sleep.pid');
     const controller = new AbortController();
-    const running = failureOf(runHandlerCommand('enable', `bin/sleep ${pidFile}`, { ...context, signal: controller.signal }));
+    const running = rejectionOf(runHandlerCommand('enable', `bin/sleep ${pidFile}`, { ...context, signal: controller.signal }), HimdsproxyError);
     const pid = await waitForPid(pidFile);
     controller.abort();
     const error = await running;
@@ -146,7 +147,7 @@ describe('runHandlerCommand and installOnce (real child processes)', function ()
   it('rethrows a HimdsproxyError given as the abort reason (e.g. the proxy died)', async () => {
     const pidFile = join(workdir, 'sleep.pid');
     const controller = new AbortController();
-    const running = failureOf(runHandlerCommand('enable', `bin/sleep ${pidFile}`, { ...context, signal: controller.signal }));
+    const running = rejectionOf(runHandlerCommand('enable', `bin/sleep ${pidFile}`, { ...context, signal: controller.signal }), HimdsproxyError);
     const pid = await waitForPid(pidFile);
     const reason = new HimdsproxyError('The proxy stopped during the join', EXIT_CODES.proxyFailed);
     controller.abort(reason);
@@ -158,14 +159,14 @@ describe('runHandlerCommand and installOnce (real child processes)', function ()
     const controller = new AbortController();
     controller.abort();
     const countFile = join(workdir, 'count.txt');
-    const error = await failureOf(runHandlerCommand('enable', `bin/count ${countFile}`, { ...context, signal: controller.signal }));
+    const error = await rejectionOf(runHandlerCommand('enable', `bin/count ${countFile}`, { ...context, signal: controller.signal }), HimdsproxyError);
     expect(error.exitCode).to.equal(EXIT_CODES.interrupted);
     expect(await readFile(countFile, 'utf8').catch(() => 'never ran')).to.equal('never ran');
   });
 
   it('refuses commands that leave the package folder, before running anything', async () => {
     for (const command of ['../outside enable', '/bin/sh -c "echo pwned"']) {
-      const error = await failureOf(runHandlerCommand('enable', command, context));
+      const error = await rejectionOf(runHandlerCommand('enable', command, context), HimdsproxyError);
       expect(error.exitCode).to.equal(EXIT_CODES.packageFailed);
     }
     expect(await readFile(context.outputLog, 'utf8').catch(() => 'no log')).to.equal('no log');
@@ -175,13 +176,13 @@ describe('runHandlerCommand and installOnce (real child processes)', function ()
     const outside = join(workdir, 'outside.sh');
     await writeFile(outside, '#!/bin/sh\necho escaped\n', { mode: 0o755 });
     await symlink(outside, join(context.paths.packageDirectory, 'bin', 'link'));
-    const error = await failureOf(runHandlerCommand('enable', 'bin/link enable', context));
+    const error = await rejectionOf(runHandlerCommand('enable', 'bin/link enable', context), HimdsproxyError);
     expect(error.exitCode).to.equal(EXIT_CODES.packageFailed);
     expect(error.message).to.include('outside the package folder');
   });
 
   it('names a program missing from the package', async () => {
-    const error = await failureOf(runHandlerCommand('enable', 'bin/absent enable', context));
+    const error = await rejectionOf(runHandlerCommand('enable', 'bin/absent enable', context), HimdsproxyError);
     expect(error.exitCode).to.equal(EXIT_CODES.packageFailed);
     expect(error.message).to.include('bin/absent');
     expect(error.message).to.include('ENOENT');
@@ -190,7 +191,7 @@ describe('runHandlerCommand and installOnce (real child processes)', function ()
   it('says when the program cannot be started (not executable)', async () => {
     await writeFile(join(context.paths.packageDirectory, 'bin', 'plain'), '#!/bin/sh\necho hi\n', { mode: 0o644 });
     await chmod(join(context.paths.packageDirectory, 'bin', 'plain'), 0o644);
-    const error = await failureOf(runHandlerCommand('enable', 'bin/plain enable', context));
+    const error = await rejectionOf(runHandlerCommand('enable', 'bin/plain enable', context), HimdsproxyError);
     expect(error.exitCode).to.equal(EXIT_CODES.handlerError);
     expect(error.message).to.include('could not be started (EACCES)');
   });
@@ -211,7 +212,7 @@ describe('runHandlerCommand and installOnce (real child processes)', function ()
 
   it('does not record a failed install, so the next run tries again', async () => {
     const countFile = join(workdir, 'count.txt');
-    const error = await failureOf(installOnce(`bin/count ${countFile} 4`, context));
+    const error = await rejectionOf(installOnce(`bin/count ${countFile} 4`, context), HimdsproxyError);
     expect(error.exitCode).to.equal(EXIT_CODES.handlerError);
     expect(await readFile(context.paths.installedMarker, 'utf8').catch(() => 'no marker')).to.equal('no marker');
     expect(await installOnce(`bin/count ${countFile} 0`, context)).to.deep.equal({ ran: true });
@@ -241,15 +242,6 @@ async function program(packageDirectory: string, relativePath: string, lines: st
   await chmod(file, 0o755);
 }
 
-async function failureOf(promise: Promise<unknown>): Promise<HimdsproxyError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(HimdsproxyError);
-    return error as HimdsproxyError;
-  }
-  throw new Error('expected a failure, but the promise resolved');
-}
 
 async function waitForPid(pidFile: string): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {

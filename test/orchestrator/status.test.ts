@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { EXIT_CODES, HimdsproxyError } from '../../orchestrator/errors.js';
 import { MemoryReporter } from '../../orchestrator/reporter.js';
 import { followStatus, parseStatusFile, type HandlerStatus } from '../../orchestrator/steps/status.js';
+import { rejectionOf } from '../support/rejection.js';
 
 /** A status file as a Windows handler writes it. */
 function statusText(status: string, message = 'message', extra: Record<string, unknown> = {}): string {
@@ -208,14 +209,14 @@ describe('followStatus (real files)', () => {
 
   it('does not end on transitioning or warning', async () => {
     await replaceStatus(statusText('warning', 'not yet'));
-    const error = await failureOf(followStatus(statusFile, { timeoutMs: 300, pollIntervalMs: 20, onStatus, reporter }));
+    const error = await rejectionOf(followStatus(statusFile, { timeoutMs: 300, pollIntervalMs: 20, onStatus, reporter }), HimdsproxyError);
     expect(error.exitCode).to.equal(EXIT_CODES.timedOut);
     expect(seen.map((s) => s.status)).to.deep.equal(['warning']);
   });
 
   it('times out naming the last status seen', async () => {
     await replaceStatus(statusText('transitioning', 'Joining machine'));
-    const error = await failureOf(followStatus(statusFile, { timeoutMs: 300, pollIntervalMs: 20, onStatus, reporter }));
+    const error = await rejectionOf(followStatus(statusFile, { timeoutMs: 300, pollIntervalMs: 20, onStatus, reporter }), HimdsproxyError);
     expect(error.exitCode).to.equal(EXIT_CODES.timedOut);
     expect(error.message).to.include("the last status was 'transitioning': Joining machine");
     expect(error.message).to.include('0.3 s');
@@ -223,7 +224,7 @@ describe('followStatus (real files)', () => {
 
   it('times out naming the file when no status ever appeared', async () => {
     await writeFile(statusFile, 'garbage only');
-    const error = await failureOf(followStatus(statusFile, { timeoutMs: 200, pollIntervalMs: 20, onStatus, reporter }));
+    const error = await rejectionOf(followStatus(statusFile, { timeoutMs: 200, pollIntervalMs: 20, onStatus, reporter }), HimdsproxyError);
     expect(error.exitCode).to.equal(EXIT_CODES.timedOut);
     expect(error.message).to.include(`no status appeared in ${statusFile}`);
     expect(seen).to.deep.equal([]);
@@ -231,7 +232,7 @@ describe('followStatus (real files)', () => {
 
   it('stops at once when the signal aborts (interrupted)', async () => {
     const controller = new AbortController();
-    const following = failureOf(followStatus(statusFile, { timeoutMs: 60_000, pollIntervalMs: 10_000, signal: controller.signal, onStatus, reporter }));
+    const following = rejectionOf(followStatus(statusFile, { timeoutMs: 60_000, pollIntervalMs: 10_000, signal: controller.signal, onStatus, reporter }), HimdsproxyError);
     await sleep(50);
     controller.abort();
     const error = await following;
@@ -242,22 +243,13 @@ describe('followStatus (real files)', () => {
     const controller = new AbortController();
     const reason = new HimdsproxyError('The proxy stopped during the join', EXIT_CODES.proxyFailed);
     controller.abort(reason);
-    expect(await failureOf(followStatus(statusFile, { timeoutMs: 60_000, signal: controller.signal, onStatus, reporter }))).to.equal(reason);
+    expect(await rejectionOf(followStatus(statusFile, { timeoutMs: 60_000, signal: controller.signal, onStatus, reporter }), HimdsproxyError)).to.equal(reason);
   });
 
   it('treats an unreadable path (a directory) as "not yet" and still times out cleanly', async () => {
-    const error = await failureOf(followStatus(directory, { timeoutMs: 150, pollIntervalMs: 20, onStatus, reporter }));
+    const error = await rejectionOf(followStatus(directory, { timeoutMs: 150, pollIntervalMs: 20, onStatus, reporter }), HimdsproxyError);
     expect(error.exitCode).to.equal(EXIT_CODES.timedOut);
     expect(reporter.text()).to.include('EISDIR');
   });
 });
 
-async function failureOf(promise: Promise<unknown>): Promise<HimdsproxyError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(HimdsproxyError);
-    return error as HimdsproxyError;
-  }
-  throw new Error('expected a failure, but the promise resolved');
-}

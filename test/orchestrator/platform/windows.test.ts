@@ -9,6 +9,7 @@ import * as commands from '../../../orchestrator/platform/windows-commands.js';
 import { parseDsregcmdStatus, parseNetIPAddressJson, parseOperatingSystemJson } from '../../../orchestrator/platform/windows-output.js';
 import { createWindowsAdapter } from '../../../orchestrator/platform/windows.js';
 import { RecordedCommandRunner } from '../../support/recorded-command-runner.js';
+import { rejectionOf } from '../../support/rejection.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'windows');
 const fixture = (name: string): string => readFileSync(join(fixtures, name), 'utf8');
@@ -37,15 +38,6 @@ function callsOf(runner: RecordedCommandRunner): [string, string[]][] {
   return runner.calls.map((call) => [call.file, call.args]);
 }
 
-async function failure(promise: Promise<unknown>): Promise<HimdsproxyError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(HimdsproxyError);
-    return error as HimdsproxyError;
-  }
-  throw new Error('expected a failure');
-}
 
 describe('windows platform adapter', () => {
   describe('command builders', () => {
@@ -95,7 +87,7 @@ describe('windows platform adapter', () => {
     it('turns output that is not Get-NetIPAddress JSON into a clear error', async () => {
       for (const stdout of ['not json', '{"IPAddress": 5}', '[1, 2]', '"169.254.169.254"', '{"InterfaceIndex": 1}']) {
         const runner = new RecordedCommandRunner().on(...find(IMDS), { stdout });
-        const error = await failure(createWindowsAdapter(runner).hasLoopbackAddress(IMDS));
+        const error = await rejectionOf(createWindowsAdapter(runner).hasLoopbackAddress(IMDS), HimdsproxyError);
         expect(error.message, stdout).to.match(/^Unexpected output from powershell\.exe .*expected Get-NetIPAddress rows as JSON/s);
         expect(error.exitCode).to.equal(EXIT_CODES.preflightFailed);
       }
@@ -103,7 +95,7 @@ describe('windows platform adapter', () => {
 
     it('reports a PowerShell failure with the command, exit code and first stderr line', async () => {
       const runner = new RecordedCommandRunner().on(...find(IMDS), { exitCode: 1, stderr: fixture('get-netipaddress-module-missing.stderr.txt') });
-      const error = await failure(createWindowsAdapter(runner).hasLoopbackAddress(IMDS));
+      const error = await rejectionOf(createWindowsAdapter(runner).hasLoopbackAddress(IMDS), HimdsproxyError);
       expect(error).to.be.instanceOf(PlatformCommandError);
       expect(error.message).to.match(/^Command failed with exit code 1: powershell\.exe -NoProfile/);
       expect(error.message).to.include("Get-NetIPAddress : The term 'Get-NetIPAddress' is not recognized");
@@ -114,7 +106,7 @@ describe('windows platform adapter', () => {
 
     it('reports a timeout as such', async () => {
       const runner = new RecordedCommandRunner().on(...find(IMDS), { exitCode: -1, timedOut: true });
-      const error = (await failure(createWindowsAdapter(runner).hasLoopbackAddress(IMDS))) as PlatformCommandError;
+      const error = (await rejectionOf(createWindowsAdapter(runner).hasLoopbackAddress(IMDS), HimdsproxyError)) as PlatformCommandError;
       expect(error.timedOut).to.equal(true);
       expect(error.message).to.match(/^Command timed out after \d+ milliseconds: powershell\.exe/);
     });
@@ -141,7 +133,7 @@ describe('windows platform adapter', () => {
       const runner = new RecordedCommandRunner()
         .on(...find('127.0.0.1'), { stdout: fixture('get-netipaddress-loopback.json') })
         .on(...netshAdd(1), { exitCode: 1, stdout: fixture('netsh-requires-elevation.txt') });
-      const error = await failure(createWindowsAdapter(runner).addLoopbackAddress(IMDS));
+      const error = await rejectionOf(createWindowsAdapter(runner).addLoopbackAddress(IMDS), HimdsproxyError);
       expect(error.message).to.equal(
         'Command failed with exit code 1: netsh.exe interface ipv4 add address name=1 address=169.254.169.254 mask=255.255.255.255 store=active skipassource=true\n' +
           'The requested operation requires elevation (Run as administrator).',
@@ -154,13 +146,13 @@ describe('windows platform adapter', () => {
       const runner = new RecordedCommandRunner()
         .on(...find('127.0.0.1'), { stdout: fixture('get-netipaddress-loopback.json') })
         .on(...netshAdd(1), { exitCode: 1, stdout: fixture('netsh-object-already-exists.txt') });
-      const error = await failure(createWindowsAdapter(runner).addLoopbackAddress(IMDS));
+      const error = await rejectionOf(createWindowsAdapter(runner).addLoopbackAddress(IMDS), HimdsproxyError);
       expect(error.message).to.match(/exit code 1: netsh\.exe .*\nThe object already exists\.$/);
     });
 
     it('refuses to guess when no interface holds 127.0.0.1', async () => {
       const runner = new RecordedCommandRunner().on(...find('127.0.0.1'), { stdout: '' });
-      const error = await failure(createWindowsAdapter(runner).addLoopbackAddress(IMDS));
+      const error = await rejectionOf(createWindowsAdapter(runner).addLoopbackAddress(IMDS), HimdsproxyError);
       expect(error.message).to.match(/expected an interface holding 127\.0\.0\.1/);
       expect(runner.calls).to.have.length(1);
     });
@@ -194,7 +186,7 @@ describe('windows platform adapter', () => {
       const runner = new RecordedCommandRunner()
         .on(...find(IMDS), { stdout: fixture('get-netipaddress-single.json') })
         .on(...netshDelete(1), { exitCode: 1, stdout: fixture('netsh-element-not-found.txt') });
-      const error = await failure(createWindowsAdapter(runner).removeLoopbackAddress(IMDS));
+      const error = await rejectionOf(createWindowsAdapter(runner).removeLoopbackAddress(IMDS), HimdsproxyError);
       expect(error.message).to.match(/exit code 1: netsh\.exe interface ipv4 delete address name=1 address=169\.254\.169\.254 store=active\nElement not found\.$/);
       expect(error.fix).to.include('netsh interface ipv4 delete address name=1 address=169.254.169.254');
     });
@@ -212,13 +204,13 @@ describe('windows platform adapter', () => {
 
     it('rejects anything but True/False', async () => {
       const runner = new RecordedCommandRunner().on('powershell.exe', [...POWERSHELL_PREFIX, ELEVATED_SCRIPT], { stdout: 'Yes' });
-      const error = await failure(createWindowsAdapter(runner).isElevated());
+      const error = await rejectionOf(createWindowsAdapter(runner).isElevated(), HimdsproxyError);
       expect(error.message).to.match(/expected True or False, got "Yes"/);
     });
 
     it('reports powershell.exe missing (exit 127 from the runner)', async () => {
       const runner = new RecordedCommandRunner().on('powershell.exe', [...POWERSHELL_PREFIX, ELEVATED_SCRIPT], { exitCode: 127, stderr: 'spawn powershell.exe ENOENT' });
-      const error = await failure(createWindowsAdapter(runner).isElevated());
+      const error = await rejectionOf(createWindowsAdapter(runner).isElevated(), HimdsproxyError);
       expect(error.message).to.match(/exit code 127: powershell\.exe .*\nspawn powershell\.exe ENOENT$/s);
     });
   });
@@ -243,14 +235,14 @@ describe('windows platform adapter', () => {
     it('refuses to read garbage or an empty answer as "not joined"', async () => {
       for (const stdout of ['', 'Usage: dsregcmd /status', '+---+\r\n| Device State |\r\n+---+\r\n']) {
         const runner = new RecordedCommandRunner().on('dsregcmd.exe', ['/status'], { stdout });
-        const error = await failure(createWindowsAdapter(runner).entraJoinState());
+        const error = await rejectionOf(createWindowsAdapter(runner).entraJoinState(), HimdsproxyError);
         expect(error.message).to.match(/Unexpected output from dsregcmd\.exe \/status: expected a Device State section with AzureAdJoined/);
       }
     });
 
     it('reports dsregcmd failing', async () => {
       const runner = new RecordedCommandRunner().on('dsregcmd.exe', ['/status'], { exitCode: 1, stderr: 'Access is denied.\r\n' });
-      const error = await failure(createWindowsAdapter(runner).entraJoinState());
+      const error = await rejectionOf(createWindowsAdapter(runner).entraJoinState(), HimdsproxyError);
       expect(error.message).to.equal('Command failed with exit code 1: dsregcmd.exe /status\nAccess is denied.');
     });
   });
@@ -273,7 +265,7 @@ describe('windows platform adapter', () => {
     it('rejects malformed Win32_OperatingSystem JSON', async () => {
       for (const stdout of ['', '{', '[]', '{"Caption": "Windows"}', '{"Caption":"x","Version":"10.0.1","BuildNumber":"1","ProductType":"3"}', '[{"Caption":"a","Version":"1","ProductType":1},{"Caption":"b","Version":"1","ProductType":1}]']) {
         const runner = new RecordedCommandRunner().on('powershell.exe', [...POWERSHELL_PREFIX, OS_SCRIPT], { stdout });
-        const error = await failure(createWindowsAdapter(runner).operatingSystem());
+        const error = await rejectionOf(createWindowsAdapter(runner).operatingSystem(), HimdsproxyError);
         expect(error.message, stdout).to.match(/expected one Win32_OperatingSystem object/);
       }
     });
