@@ -10,8 +10,9 @@
     with every argument you give passed through unchanged, stops the transcript and exits with
     the exit code of himdsproxy. All of the work is done by himdsproxy itself; nothing is decided here.
 
-    himdsproxy runs from the package this script belongs to (..\dist\orchestrator\cli.js) when it
-    is there, and through npx otherwise.
+    himdsproxy runs from the package this script belongs to (..\dist\orchestrator\cli.js, built by
+    `npm install` in that folder) when it is there, and otherwise through `npx --no-install`, which
+    uses a himdsproxy you installed (npm install -g) and never downloads one.
 
     Arguments are those of `himdsproxy join`, for example --workdir, --handler-zip, --sha256,
     --mdm-id, --timeout, --force. Run with --help to list them all.
@@ -105,11 +106,13 @@ function Invoke-HimdsproxyJoin([string[]] $CliArguments) {
         $commandArguments = @($PackageCli, 'join') + $CliArguments
     } else {
         if (-not (Get-Command npx -ErrorAction SilentlyContinue)) {
-            Write-Host "Neither $PackageCli nor npx was found. Reinstall Node.js (npx comes with it), or run this script from the himdsproxy package folder."
+            Write-Host "Neither $PackageCli nor npx was found. Run 'npm install' in the himdsproxy folder (it builds the CLI), or reinstall Node.js (npx comes with it)."
             return 1
         }
+        # --no-install: only a himdsproxy installed on this machine runs; a package of that name
+        # is never fetched from the registry, where anyone could have published one.
         $command = 'npx'
-        $commandArguments = @('--yes', 'himdsproxy', 'join') + $CliArguments
+        $commandArguments = @('--no-install', 'himdsproxy', 'join') + $CliArguments
     }
     Write-Host "Running: $command $($commandArguments -join ' ')"
 

@@ -61,10 +61,11 @@ describe('powershell/RunAADLoginForWindows.ps1 (static checks; the script is not
     expect(stopAt).to.be.greaterThan(finallyAt);
   });
 
-  it('passes every argument through to join, from the package when present, else through npx', () => {
+  it('passes every argument through to join, from the package when present, else through an installed himdsproxy (npx, never downloading)', () => {
     expect(code).to.contain('$cliArguments = @($args | ForEach-Object { [string]$_ })');
     expect(code).to.contain("$commandArguments = @($PackageCli, 'join') + $CliArguments");
-    expect(code).to.contain("$commandArguments = @('--yes', 'himdsproxy', 'join') + $CliArguments");
+    expect(code).to.contain("$commandArguments = @('--no-install', 'himdsproxy', 'join') + $CliArguments");
+    expect(code).to.not.contain('--yes');
     expect(code).to.contain('& $command @commandArguments');
   });
 
