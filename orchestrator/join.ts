@@ -174,7 +174,7 @@ export async function join(options: JoinOptions, environment: JoinEnvironment): 
 
     try {
       await step('handler install', () =>
-        installOnce(prepared.manifest.installCommand, { ...commandContext, timeoutMs: options.installTimeoutMs }),
+        installOnce(prepared.manifest.installCommand, prepared.zipSha256, { ...commandContext, timeoutMs: options.installTimeoutMs }),
       );
 
       const statusFile = joinPath(prepared.paths.statusDirectory, `${sequenceNumber}.status`);

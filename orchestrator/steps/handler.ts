@@ -138,23 +138,25 @@ function commandFailure(
 interface InstallRecord {
   version: string;
   command: string;
+  /** SHA-256 of the package zip installed: another zip under the same version number installs again. */
+  packageSha256: string;
   installedAt: string;
 }
 
 /**
  * Runs the install command unless the marker says it already succeeded for this package
- * version and command. The marker is written only after a successful install.
+ * (zip SHA-256), version and command. The marker is written only after a successful install.
  */
-export async function installOnce(installCommand: string, context: HandlerCommandContext): Promise<{ ran: boolean }> {
+export async function installOnce(installCommand: string, packageSha256: string, context: HandlerCommandContext): Promise<{ ran: boolean }> {
   const version = basename(context.paths.packageDirectory);
   const previous = await readInstallRecord(context.paths.installedMarker);
-  if (previous && previous.version === version && previous.command === installCommand) {
+  if (previous && previous.version === version && previous.command === installCommand && previous.packageSha256 === packageSha256) {
     context.reporter.info(`Handler already installed on ${previous.installedAt}; skipping the install command`);
     return { ran: false };
   }
-  if (previous) context.reporter.debug(`Install marker ${context.paths.installedMarker} is for another version or command; installing again`);
+  if (previous) context.reporter.debug(`Install marker ${context.paths.installedMarker} is for another package, version or command; installing again`);
   await runHandlerCommand('install', installCommand, context);
-  const record: InstallRecord = { version, command: installCommand, installedAt: new Date().toISOString() };
+  const record: InstallRecord = { version, command: installCommand, packageSha256, installedAt: new Date().toISOString() };
   await writeFileAtomically(context.paths.installedMarker, `${JSON.stringify(record, null, 2)}\n`);
   return { ran: true };
 }
@@ -168,9 +170,9 @@ async function readInstallRecord(markerFile: string): Promise<InstallRecord | un
   }
   try {
     const value = JSON.parse(text) as Partial<InstallRecord> | null;
-    if (value && typeof value === 'object' && typeof value.version === 'string'
-      && typeof value.command === 'string' && typeof value.installedAt === 'string') {
-      return { version: value.version, command: value.command, installedAt: value.installedAt };
+    if (value && typeof value === 'object' && typeof value.version === 'string' && typeof value.command === 'string'
+      && typeof value.packageSha256 === 'string' && typeof value.installedAt === 'string') {
+      return { version: value.version, command: value.command, packageSha256: value.packageSha256, installedAt: value.installedAt };
     }
   } catch {
     // A damaged marker proves nothing: install again.

@@ -10,6 +10,9 @@ import { installOnce, parseHandlerCommand, runHandlerCommand, type HandlerComman
 import { DEFAULT_HANDLER, handlerPaths } from '../../orchestrator/work-folder.js';
 import { rejectionOf } from '../support/rejection.js';
 
+/** The SHA-256 of the package zip the install marker is for. */
+const PACKAGE_SHA = 'a'.repeat(64);
+
 describe('parseHandlerCommand', () => {
   const accepted: [string, string, string[]][] = [
     ['bin/x enable', 'bin/x', ['enable']],
@@ -199,38 +202,40 @@ describe('runHandlerCommand and installOnce (real child processes)', function ()
   it('installs once: runs, records the marker, and skips on the next run', async () => {
     const countFile = join(workdir, 'count.txt');
     const command = `bin/count ${countFile}`;
-    expect(await installOnce(command, context)).to.deep.equal({ ran: true });
+    expect(await installOnce(command, PACKAGE_SHA, context)).to.deep.equal({ ran: true });
     const marker = JSON.parse(await readFile(context.paths.installedMarker, 'utf8')) as Record<string, string>;
     expect(marker.version).to.equal('9.9.9');
     expect(marker.command).to.equal(command);
+    expect(marker.packageSha256).to.equal(PACKAGE_SHA);
     expect(Number.isNaN(Date.parse(marker.installedAt!))).to.equal(false);
 
-    expect(await installOnce(command, context)).to.deep.equal({ ran: false });
+    expect(await installOnce(command, PACKAGE_SHA, context)).to.deep.equal({ ran: false });
     expect(await readFile(countFile, 'utf8')).to.equal('run\n');
     expect(context.reporter.text()).to.include('skipping the install command');
   });
 
   it('does not record a failed install, so the next run tries again', async () => {
     const countFile = join(workdir, 'count.txt');
-    const error = await rejectionOf(installOnce(`bin/count ${countFile} 4`, context), HimdsproxyError);
+    const error = await rejectionOf(installOnce(`bin/count ${countFile} 4`, PACKAGE_SHA, context), HimdsproxyError);
     expect(error.exitCode).to.equal(EXIT_CODES.handlerError);
     expect(await readFile(context.paths.installedMarker, 'utf8').catch(() => 'no marker')).to.equal('no marker');
-    expect(await installOnce(`bin/count ${countFile} 0`, context)).to.deep.equal({ ran: true });
+    expect(await installOnce(`bin/count ${countFile} 0`, PACKAGE_SHA, context)).to.deep.equal({ ran: true });
     expect(await readFile(countFile, 'utf8')).to.equal('run\nrun\n');
   });
 
   for (const [label, markerText] of [
     ['garbage', 'not json'],
     ['null', 'null'],
-    ['another version', JSON.stringify({ version: '1.0.0', command: 'CMD', installedAt: '2020-01-01T00:00:00Z' })],
-    ['another command', JSON.stringify({ version: '9.9.9', command: 'bin/other install', installedAt: '2020-01-01T00:00:00Z' })],
+    ['another version', JSON.stringify({ version: '1.0.0', command: 'CMD', packageSha256: 'SHA', installedAt: '2020-01-01T00:00:00Z' })],
+    ['another command', JSON.stringify({ version: '9.9.9', command: 'bin/other install', packageSha256: 'SHA', installedAt: '2020-01-01T00:00:00Z' })],
+    ['another package zip of the same version', JSON.stringify({ version: '9.9.9', command: 'CMD', packageSha256: 'f'.repeat(64), installedAt: '2020-01-01T00:00:00Z' })],
     ['missing fields', JSON.stringify({ version: '9.9.9' })],
   ] as const) {
     it(`installs again when the marker is ${label}`, async () => {
       const countFile = join(workdir, 'count.txt');
       const command = `bin/count ${countFile}`;
-      await writeFile(context.paths.installedMarker, markerText.replace('CMD', command));
-      expect(await installOnce(command, context)).to.deep.equal({ ran: true });
+      await writeFile(context.paths.installedMarker, markerText.replace('CMD', command).replace('SHA', PACKAGE_SHA));
+      expect(await installOnce(command, PACKAGE_SHA, context)).to.deep.equal({ ran: true });
       expect(await readFile(countFile, 'utf8')).to.equal('run\n');
     });
   }

@@ -153,14 +153,14 @@ describe('fake handler (real program, real files, loopback IMDS)', function () {
 
   it('install exits 0 and records itself in its log folder; installOnce then skips it', async () => {
     const context = contextFor('success');
-    expect(await installOnce('bin/fake-handler install', context)).to.deep.equal({ ran: true });
-    expect(await installOnce('bin/fake-handler install', context)).to.deep.equal({ ran: false });
+    expect(await installOnce('bin/fake-handler install', 'a'.repeat(64), context)).to.deep.equal({ ran: true });
+    expect(await installOnce('bin/fake-handler install', 'a'.repeat(64), context)).to.deep.equal({ ran: false });
     expect((await handlerLog()).match(/install succeeded/g)).to.have.length(1);
   });
 
   it('install-exit mode: install fails with exit code 4 and nothing is recorded', async () => {
     let caught: unknown;
-    await installOnce('bin/fake-handler install', contextFor('install-exit')).catch((error: unknown) => { caught = error; });
+    await installOnce('bin/fake-handler install', 'a'.repeat(64), contextFor('install-exit')).catch((error: unknown) => { caught = error; });
     expect(caught).to.be.instanceOf(HimdsproxyError);
     expect((caught as HimdsproxyError).message).to.equal("Handler install command 'bin/fake-handler install' exited with code 4");
     expect(await readFile(paths.installedMarker, 'utf8').catch(() => 'no marker')).to.equal('no marker');
