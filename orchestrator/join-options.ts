@@ -35,7 +35,6 @@ export interface JoinOptions {
 export const JOIN_DEFAULTS = {
   handlerName: DEFAULT_HANDLER.name,
   handlerVersion: DEFAULT_HANDLER.version,
-  handlerUrl: DEFAULT_HANDLER.url,
   mdmId: '',
   listen: DEFAULT_LISTEN,
   himdsUrl: DEFAULT_HIMDS_URL,

@@ -1,12 +1,12 @@
 // The work folder layout (DESIGN.md "Work folder"): every path the orchestrator reads or writes.
 import { join } from 'node:path';
+import { defaultHandler } from './known-handlers.js';
 
-export const DEFAULT_HANDLER = {
-  /** "<Publisher>.<Type>" as the Guest Agent names the folder. */
-  name: 'Microsoft.Azure.ActiveDirectory.AADLoginForWindows',
-  version: '1.1.0.2',
-  url: 'https://umsafx00rjmzcrqjpnnc.blob.core.windows.net/c5073b0b-1163-9459-f947-6eead4270c7e/c5073b0b-1163-9459-f947-6eead4270c7e_1.1.0.2.zip',
-} as const;
+/** The handler `join` runs unless told otherwise (assets/known-handlers.json marks it). */
+export const DEFAULT_HANDLER: { readonly name: string; readonly version: string } = (() => {
+  const { name, version } = defaultHandler();
+  return { name, version };
+})();
 
 export interface HandlerPaths {
   /** Packages/Plugins/<name>/<version>: the extracted handler and its runtime files. */

@@ -4,6 +4,7 @@ import { defaultTokenDirectory } from '../../core/contract.js';
 import { himdsUrlFor } from './himds-url.js';
 import { join } from '../join.js';
 import { JOIN_DEFAULTS, type JoinOptions } from '../join-options.js';
+import { knownDownload } from '../known-handlers.js';
 import { createPlatformAdapter } from '../platform/index.js';
 import { runPreflight } from '../steps/preflight.js';
 import type { CliIo } from './program.js';
@@ -33,8 +34,7 @@ export function joinOptionsFromArguments(argv: JoinArguments, io: Pick<CliIo, 'e
     workdir: resolve(io.cwd, argv.workdir ?? '.'),
     handlerName: argv.handlerName,
     handlerVersion: argv.handlerVersion,
-    ...(argv.handlerZip ? { handlerZip: resolve(io.cwd, argv.handlerZip) } : { handlerUrl: argv.handlerUrl ?? JOIN_DEFAULTS.handlerUrl }),
-    ...(argv.sha256 ? { sha256: argv.sha256 } : {}),
+    ...handlerSource(argv, io.cwd),
     mdmId: argv.mdmId,
     listen: argv.listen,
     himdsUrl: himdsUrlFor(argv.himds, io.env),
@@ -48,6 +48,15 @@ export function joinOptionsFromArguments(argv: JoinArguments, io: Pick<CliIo, 'e
     showProgress: argv.progress ?? Boolean(io.stderr.isTTY),
     checkOutbound: argv.outboundCheck,
   };
+}
+
+/** --handler-zip, else --handler-url, else the catalog's URL (and checksum) for the name and version. */
+function handlerSource(argv: JoinArguments, cwd: string): Pick<JoinOptions, 'handlerZip' | 'handlerUrl' | 'sha256'> {
+  const sha256 = argv.sha256 ? { sha256: argv.sha256 } : {};
+  if (argv.handlerZip) return { handlerZip: resolve(cwd, argv.handlerZip), ...sha256 };
+  if (argv.handlerUrl) return { handlerUrl: argv.handlerUrl, ...sha256 };
+  const known = knownDownload(argv.handlerName, argv.handlerVersion);
+  return { handlerUrl: known.url, ...(argv.sha256 ? sha256 : known.sha256 ? { sha256: known.sha256 } : {}) };
 }
 
 export async function runJoinCommand(argv: JoinArguments, io: CliIo): Promise<number> {

@@ -2,6 +2,7 @@
 import { expect } from 'chai';
 import { execaNode } from 'execa';
 import { createServer, type Server } from 'node:net';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,6 +114,17 @@ describe('himdsproxy serve and doctor (built CLI)', function () {
       expect(result.exitCode, String(result.stderr)).to.equal(EXIT_CODES.usage);
       expect(String(result.stderr)).to.include('IMDS_ENDPOINT expects an http(s) URL');
       expect(String(result.stdout)).to.not.include('listening on');
+    });
+  });
+
+  describe('join options', () => {
+    it('a handler version with no known download URL: exit 2 naming the known ones, nothing written', async () => {
+      const workdir = join(root, 'work');
+      const result = await runCli(['join', '--workdir', workdir, '--handler-version', '9.9.9.9', '--listen', '127.0.0.1:0', '--no-outbound-check']);
+      expect(result.exitCode, String(result.stderr)).to.equal(EXIT_CODES.usage);
+      expect(String(result.stderr)).to.include('No download URL is known for Microsoft.Azure.ActiveDirectory.AADLoginForWindows 9.9.9.9 (known: 1.1.0.2)');
+      expect(String(result.stderr)).to.include('--handler-url');
+      expect(existsSync(workdir)).to.equal(false);
     });
   });
 
