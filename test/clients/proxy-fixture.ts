@@ -2,8 +2,8 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startProxyServer, type RunningProxy } from '../../core/server.js';
 import { HimdsEmulator, type HimdsEmulatorOptions } from '../support/himds-emulator.js';
-import { loadStartProxyServer, proxyOptionsFor, type RunningProxy } from './proxy-under-test.js';
 
 /** An agent that refuses every IMDS-era version dsregcmd and msal-node's IMDS source send. */
 export const MODERN_ONLY_API_VERSIONS = ['2021-02-01', '2020-06-01', '2019-11-01'];
@@ -16,10 +16,7 @@ export interface ProxiedEmulator {
   dispose(): Promise<void>;
 }
 
-/** Starts both, or returns the reason the proxy cannot be started yet. */
-export async function startProxiedEmulator(options: Partial<HimdsEmulatorOptions> = {}): Promise<ProxiedEmulator | string> {
-  const startProxyServer = await loadStartProxyServer();
-  if (typeof startProxyServer === 'string') return startProxyServer;
+export async function startProxiedEmulator(options: Partial<HimdsEmulatorOptions> = {}): Promise<ProxiedEmulator> {
   const scratchDirectory = await mkdtemp(join(tmpdir(), 'himdsproxy-clients-'));
   const emulator = await HimdsEmulator.start({
     tokenDirectory: join(scratchDirectory, 'tokens'),
@@ -29,7 +26,14 @@ export async function startProxiedEmulator(options: Partial<HimdsEmulatorOptions
   const accessLogFile = join(scratchDirectory, 'access.log');
   let proxy: RunningProxy;
   try {
-    proxy = await startProxyServer(proxyOptionsFor(emulator.url, emulator.tokenDirectory, accessLogFile));
+    proxy = await startProxyServer({
+      listen: '127.0.0.1:0',
+      himdsUrl: emulator.url,
+      tokenDirectory: emulator.tokenDirectory,
+      allowedResources: [],
+      upstreamTimeoutMs: 5000,
+      accessLogFile,
+    });
   } catch (error) {
     await emulator.stop();
     await rm(scratchDirectory, { recursive: true, force: true });
