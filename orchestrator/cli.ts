@@ -14,8 +14,9 @@ function onInterrupt(): void {
     process.stderr.write('Still cleaning up; please wait, so that nothing (proxy, address) is left behind.\n');
   }
 }
-process.on('SIGINT', onInterrupt);
-process.on('SIGTERM', onInterrupt);
+// SIGHUP: the terminal went away (on Windows: the console window was closed, which leaves a few
+// seconds to clean up). SIGBREAK: Ctrl+Break on Windows. Each one still stops the proxy and removes the address.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const) process.on(signal, onInterrupt);
 
 try {
   const exitCode = await runCli(process.argv.slice(2), {

@@ -188,6 +188,15 @@ describe('himdsproxy join (end to end on loopback)', function () {
     expect(await harness.lastRun()).to.include({ outcome: 'failed', exitCode: EXIT_CODES.proxyFailed });
   });
 
+  it('the terminal goes away (SIGHUP; on Windows the console window closes): cleaned up like Ctrl+C', async () => {
+    const child = harness.spawnJoin([], { FAKE_HANDLER_MODE: 'hang' });
+    await waitForOutput(child, /handler: AADJoin transitioning/);
+    child.kill('SIGHUP');
+    const result = await child;
+    expect(result.exitCode, String(result.all)).to.equal(EXIT_CODES.interrupted);
+    expect(existsSync(harness.path('Logs', 'himdsproxy', 'proxy.pid.json'))).to.equal(false);
+  });
+
   it('reruns: after success the package is reused, install is skipped and the next sequence number is used', async () => {
     const first = await harness.runJoin();
     expect(first.exitCode, first.stderr).to.equal(EXIT_CODES.ok);
