@@ -51,7 +51,7 @@ export function summaryLine(outcome: JoinOutcome, durationMs: number, logPath: s
       return `✔ ${outcome.message}. Logs: ${logPath}`;
     default: {
       const fix = outcome.fix ? ` Fix: ${outcome.fix}.` : '';
-      return `✖ ${outcome.message} (exit ${outcome.exitCode} after ${took}).${fix} A complete log of this run is in ${logPath}`;
+      return `✖ ${outcome.message.replace(/\.$/, '')} (exit ${outcome.exitCode} after ${took}).${fix} A complete log of this run is in ${logPath}`;
     }
   }
 }

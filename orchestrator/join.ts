@@ -209,17 +209,18 @@ export async function join(options: JoinOptions, environment: JoinEnvironment): 
           statusWatch.abort();
           throw error;
         }
-        return statusPromise;
+        const terminal = await statusPromise;
+        if (terminal.status === 'error') {
+          const code = terminal.code === undefined ? '' : ` (code ${terminal.code})`;
+          throw new HimdsproxyError(
+            `The handler reported an error${code}: ${terminal.message ?? 'no message'}`,
+            EXIT_CODES.handlerError,
+            fixForHandlerErrorCode(terminal.code) ?? `Read the handler's logs in ${prepared.paths.handlerLogDirectory}`,
+          );
+        }
+        return terminal;
       });
       handlerStatus = finalStatus;
-      if (finalStatus.status === 'error') {
-        const code = finalStatus.code === undefined ? '' : ` (code ${finalStatus.code})`;
-        throw new HimdsproxyError(
-          `The handler reported an error${code}: ${finalStatus.message ?? 'no message'}`,
-          EXIT_CODES.handlerError,
-          fixForHandlerErrorCode(finalStatus.code) ?? `Read the handler's logs in ${prepared.paths.handlerLogDirectory}`,
-        );
-      }
     } catch (error) {
       // Ctrl+C in a terminal reaches the proxy too, so an interrupted run also sees the proxy end.
       throwIfInterrupted(signal);
