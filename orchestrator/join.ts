@@ -13,6 +13,7 @@ import { claimMetadataAddress, type AddressClaim } from './steps/address.js';
 import { configureHandler } from './steps/configure.js';
 import { installOnce, runHandlerCommand } from './steps/handler.js';
 import { preparePackage } from './steps/package/package.js';
+import { clearHandlerFromPidFile, recordHandlerInPidFile } from './proxy-pid-file.js';
 import { clearAddressFromPidFile, launchProxy, recordAddressInPidFile, type LaunchedProxy } from './steps/proxy.js';
 import { followStatus, type HandlerStatus } from './steps/status.js';
 import { timedStep } from './steps/step-timer.js';
@@ -170,6 +171,10 @@ export async function join(options: JoinOptions, environment: JoinEnvironment): 
       reporter,
       signal: runSignal,
       env: handlerEnvironment,
+      processRecord: {
+        started: (pid: number, program: string) => recordHandlerInPidFile(proxyPidFile, { pid, program }),
+        ended: () => clearHandlerFromPidFile(proxyPidFile),
+      },
     };
 
     try {

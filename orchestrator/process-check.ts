@@ -61,7 +61,7 @@ export function startedAfter(entry: ProcessDescriptor, recordedStart: Date): boo
   return entry.startTime.getTime() > recordedStart.getTime() + START_TIME_TOLERANCE_MS;
 }
 
-export type ProxyIdentification =
+export type ProcessIdentification =
   | { ours: true; evidence: string }
   | { ours: false; reason: string };
 
@@ -72,7 +72,7 @@ export type ProxyIdentification =
  * otherwise its command line names core/main.js or core/main.ts. Windows reports neither
  * the command line nor the start time, so there only the image name can be checked.
  */
-export function identifyProxyProcess(entry: ProcessDescriptor, recordedStart?: Date): ProxyIdentification {
+export function identifyProxyProcess(entry: ProcessDescriptor, recordedStart?: Date): ProcessIdentification {
   const cmd = entry.cmd?.trim();
   if (recordedStart && startedAfter(entry, recordedStart)) {
     return { ours: false, reason: `pid ${entry.pid} started at ${entry.startTime?.toISOString()}, after the recorded proxy (${recordedStart.toISOString()}): the pid was reused` };
@@ -100,4 +100,24 @@ function isNodeImage(name: string): boolean {
 
 function truncate(text: string, length: number): string {
   return text.length <= length ? text : `${text.slice(0, length)}…`;
+}
+
+/**
+ * Is this the handler command an earlier run recorded? Where the OS shows command lines, the
+ * program's own folder must appear in it (a script handler runs as "node …/bin/x.mjs"); where
+ * it does not (Windows), the image name must be the program's file name.
+ */
+export function identifyHandlerProcess(entry: ProcessDescriptor, program: string, recordedStart?: Date): ProcessIdentification {
+  if (recordedStart && startedAfter(entry, recordedStart)) {
+    return { ours: false, reason: `pid ${entry.pid} started after the recorded handler command: the pid was reused` };
+  }
+  const cmd = entry.cmd?.trim();
+  const folder = program.replace(/[\\/][^\\/]*$/, '');
+  if (cmd) {
+    if (folder !== '' && cmd.includes(folder)) return { ours: true, evidence: `its command line runs from ${folder}` };
+    return { ours: false, reason: `pid ${entry.pid} runs '${truncate(cmd, 120)}', not the handler in ${folder}` };
+  }
+  const fileName = program.split(/[\\/]/).pop() ?? '';
+  if (fileName !== '' && entry.name.toLowerCase() === fileName.toLowerCase()) return { ours: true, evidence: `its image is ${entry.name}` };
+  return { ours: false, reason: `pid ${entry.pid} is ${entry.name || 'an unnamed process'}, not ${fileName}` };
 }

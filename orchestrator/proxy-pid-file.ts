@@ -18,6 +18,11 @@ export interface ProxyPidRecord {
   /** The address this run added (and so must remove). */
   address?: string;
   addressAdded?: boolean;
+  /** The handler command running now (install or enable), so a crashed run's successor can end it. */
+  handlerPid?: number;
+  /** Absolute path of that command's program, which identifies it in the process list. */
+  handlerProgram?: string;
+  handlerStartedAt?: string;
 }
 
 export type PidFileContents =
@@ -51,7 +56,7 @@ export async function updateProxyPidFile(file: string, patch: { [K in keyof Prox
     if (value === undefined) delete merged[key];
     else merged[key] = value;
   }
-  const stillNeeded = merged.pid !== undefined || merged.addressAdded === true;
+  const stillNeeded = merged.pid !== undefined || merged.addressAdded === true || merged.handlerPid !== undefined;
   if (!stillNeeded) {
     await rm(file, { force: true });
     return;
@@ -70,6 +75,15 @@ export function clearAddressFromPidFile(file: string): Promise<void> {
   return updateProxyPidFile(file, { address: undefined, addressAdded: undefined });
 }
 
+/** Records the handler command that runs now, until clearHandlerFromPidFile. */
+export function recordHandlerInPidFile(file: string, handler: { pid: number; program: string }): Promise<void> {
+  return updateProxyPidFile(file, { handlerPid: handler.pid, handlerProgram: handler.program, handlerStartedAt: new Date().toISOString() });
+}
+
+export function clearHandlerFromPidFile(file: string): Promise<void> {
+  return updateProxyPidFile(file, { handlerPid: undefined, handlerProgram: undefined, handlerStartedAt: undefined });
+}
+
 /** Called by the launcher once the proxy process is gone. */
 export function clearProxyFromPidFile(file: string): Promise<void> {
   return updateProxyPidFile(file, { pid: undefined, listen: undefined, url: undefined, startedAt: undefined });
@@ -79,11 +93,12 @@ function parseRecord(value: unknown): ProxyPidRecord | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
   const raw = value as Record<string, unknown>;
   const record: ProxyPidRecord = {};
-  if (raw.pid !== undefined) {
-    if (typeof raw.pid !== 'number' || !Number.isSafeInteger(raw.pid) || raw.pid <= 0) return undefined;
-    record.pid = raw.pid;
+  for (const key of ['pid', 'handlerPid'] as const) {
+    if (raw[key] === undefined) continue;
+    if (typeof raw[key] !== 'number' || !Number.isSafeInteger(raw[key]) || raw[key] <= 0) return undefined;
+    record[key] = raw[key];
   }
-  for (const key of ['listen', 'url', 'startedAt', 'address'] as const) {
+  for (const key of ['listen', 'url', 'startedAt', 'address', 'handlerProgram', 'handlerStartedAt'] as const) {
     if (raw[key] === undefined) continue;
     if (typeof raw[key] !== 'string') return undefined;
     record[key] = raw[key];
@@ -92,6 +107,7 @@ function parseRecord(value: unknown): ProxyPidRecord | undefined {
     if (typeof raw.addressAdded !== 'boolean') return undefined;
     record.addressAdded = raw.addressAdded;
   }
-  if (record.pid === undefined && !(record.addressAdded && record.address)) return undefined;
+  if (record.handlerPid !== undefined && record.handlerProgram === undefined) return undefined;
+  if (record.pid === undefined && record.handlerPid === undefined && !(record.addressAdded && record.address)) return undefined;
   return record;
 }

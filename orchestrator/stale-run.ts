@@ -1,8 +1,9 @@
-// Cleaning up after an earlier run that crashed or was killed: its proxy process and the address it added.
+// Cleaning up after an earlier run that crashed or was killed: its proxy, its handler command and the address it added.
 import { rm } from 'node:fs/promises';
 import { EXIT_CODES, HimdsproxyError } from './errors.js';
-import { findProcess, identifyProxyProcess, isProcessAlive, terminateProcess } from './process-check.js';
-import { readProxyPidFile, type ProxyPidRecord } from './proxy-pid-file.js';
+import type { ProcessDescriptor } from 'ps-list';
+import { findProcess, identifyHandlerProcess, identifyProxyProcess, isProcessAlive, terminateProcess, type ProcessIdentification } from './process-check.js';
+import { readProxyPidFile } from './proxy-pid-file.js';
 import type { PlatformAdapter } from './platform/types.js';
 import type { Reporter } from './reporter.js';
 import { coordinationPaths } from './work-folder.js';
@@ -10,6 +11,8 @@ import { coordinationPaths } from './work-folder.js';
 export interface StaleRunRecovery {
   /** The earlier run's proxy, stopped now. */
   stoppedPid?: number;
+  /** The earlier run's handler command (install or enable), stopped now. */
+  stoppedHandlerPid?: number;
   /** The address the earlier run added and never removed, removed now. */
   removedAddress?: string;
 }
@@ -47,9 +50,17 @@ export async function recoverStaleRun(
 
   const record = contents.record;
   const recovery: StaleRunRecovery = {};
+  const deadlineMs = settings.killDeadlineMs ?? DEFAULT_KILL_DEADLINE_MS;
   if (record.pid !== undefined) {
-    const stopped = await stopStaleProxy(record, record.pid, reporter, settings.killDeadlineMs ?? DEFAULT_KILL_DEADLINE_MS);
+    const recordedStart = record.startedAt ? new Date(record.startedAt) : undefined;
+    const stopped = await stopStaleProcess('proxy', record.pid, (entry) => identifyProxyProcess(entry, recordedStart), reporter, deadlineMs);
     if (stopped) recovery.stoppedPid = record.pid;
+  }
+  if (record.handlerPid !== undefined && record.handlerProgram !== undefined) {
+    const program = record.handlerProgram;
+    const recordedStart = record.handlerStartedAt ? new Date(record.handlerStartedAt) : undefined;
+    const stopped = await stopStaleProcess('handler command', record.handlerPid, (entry) => identifyHandlerProcess(entry, program, recordedStart), reporter, deadlineMs);
+    if (stopped) recovery.stoppedHandlerPid = record.handlerPid;
   }
   if (record.addressAdded && record.address) {
     const removed = await removeStaleAddress(record.address, platform, reporter);
@@ -60,9 +71,15 @@ export async function recoverStaleRun(
 }
 
 /** True when it stopped the process; false when there was nothing of ours to stop. */
-async function stopStaleProxy(record: ProxyPidRecord, pid: number, reporter: Reporter, deadlineMs: number): Promise<boolean> {
+async function stopStaleProcess(
+  what: string,
+  pid: number,
+  identify: (entry: ProcessDescriptor) => ProcessIdentification,
+  reporter: Reporter,
+  deadlineMs: number,
+): Promise<boolean> {
   if (!isProcessAlive(pid)) {
-    reporter.debug(`The earlier run's proxy (pid ${pid}) is no longer running`);
+    reporter.debug(`The earlier run's ${what} (pid ${pid}) is no longer running`);
     return false;
   }
   let entry;
@@ -73,24 +90,23 @@ async function stopStaleProxy(record: ProxyPidRecord, pid: number, reporter: Rep
     return false;
   }
   if (!entry) {
-    reporter.debug(`The earlier run's proxy (pid ${pid}) ended while being checked`);
+    reporter.debug(`The earlier run's ${what} (pid ${pid}) ended while being checked`);
     return false;
   }
-  const recordedStart = record.startedAt ? new Date(record.startedAt) : undefined;
-  const identification = identifyProxyProcess(entry, recordedStart);
+  const identification = identify(entry);
   if (!identification.ours) {
-    reporter.warn(`An earlier run recorded proxy pid ${pid}, but ${identification.reason}; leaving it alone`);
+    reporter.warn(`An earlier run recorded ${what} pid ${pid}, but ${identification.reason}; leaving it alone`);
     return false;
   }
 
-  reporter.warn(`Stopping the proxy an earlier run left running (pid ${pid}; ${identification.evidence})`);
+  reporter.warn(`Stopping the ${what} an earlier run left running (pid ${pid}; ${identification.evidence})`);
   let gone: boolean;
   try {
     gone = await terminateProcess(pid, deadlineMs);
   } catch (error) {
-    throw cannotStop(pid, (error as Error).message);
+    throw cannotStop(what, pid, (error as Error).message);
   }
-  if (!gone) throw cannotStop(pid, `it is still running after SIGKILL`);
+  if (!gone) throw cannotStop(what, pid, `it is still running after SIGKILL`);
   return true;
 }
 
@@ -114,9 +130,9 @@ async function removeStaleAddress(address: string, platform: PlatformAdapter, re
   }
 }
 
-function cannotStop(pid: number, reason: string): HimdsproxyError {
+function cannotStop(what: string, pid: number, reason: string): HimdsproxyError {
   return new HimdsproxyError(
-    `Could not stop the proxy an earlier run left running (pid ${pid}): ${reason}`,
+    `Could not stop the ${what} an earlier run left running (pid ${pid}): ${reason}`,
     EXIT_CODES.preflightFailed,
     process.platform === 'win32' ? `End it with: taskkill /F /PID ${pid}` : `End it with: kill -9 ${pid}`,
   );

@@ -21,6 +21,8 @@ export interface HandlerCommandContext {
   signal?: AbortSignal;
   /** Added to this process's environment for the command. */
   env?: NodeJS.ProcessEnv;
+  /** Told when the command's process starts and ends, so a crash of this run can be cleaned up later. */
+  processRecord?: { started(pid: number, program: string): Promise<void>; ended(): Promise<void> };
 }
 
 export interface ParsedHandlerCommand {
@@ -71,7 +73,7 @@ export async function runHandlerCommand(
   const startedAt = Date.now();
   appendFileSync(outputLog, `=== ${new Date(startedAt).toISOString()} ${kind}: ${command} (ConfigSequenceNumber=${sequenceNumber}, in ${paths.packageDirectory}) ===\n`);
   const appendToLog = { file: outputLog, append: true } as const;
-  const result = await execa(programPath, args, {
+  const subprocess = execa(programPath, args, {
     cwd: paths.packageDirectory,
     env: { ...context.env, ConfigSequenceNumber: String(sequenceNumber) },
     extendEnv: true,
@@ -85,6 +87,9 @@ export async function runHandlerCommand(
     reject: false,
     cancelSignal: signal,
   });
+  if (subprocess.pid !== undefined) await context.processRecord?.started(subprocess.pid, programPath);
+  const result = await subprocess;
+  await context.processRecord?.ended();
   const ending = result.exitCode !== undefined ? `exit code ${result.exitCode}` : (result.signal ?? result.code ?? 'no exit code');
   appendFileSync(outputLog, `=== ${new Date().toISOString()} ${kind} ended: ${ending}${result.timedOut ? ' (timed out)' : ''}${result.isCanceled ? ' (cancelled)' : ''} ===\n`);
   const logHint = `Read the handler output in ${outputLog} and the handler's own logs in ${paths.handlerLogDirectory}`;

@@ -6,7 +6,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import psList from 'ps-list';
 import { EXIT_CODES } from '../../orchestrator/errors.js';
-import { waitForProcessExit } from '../../orchestrator/process-check.js';
+import { isProcessAlive, waitForProcessExit } from '../../orchestrator/process-check.js';
 import { DEFAULT_HANDLER } from '../../orchestrator/work-folder.js';
 import { ForwardProxy } from '../support/forward-proxy.js';
 import { JoinHarness, HANDLER_ZIP_PATH } from '../support/join-harness.js';
@@ -217,24 +217,25 @@ describe('himdsproxy join (end to end on loopback)', function () {
     expect(await harness.lastRun()).to.include({ outcome: 'joined' });
   });
 
-  it('recovers after a run was killed with SIGKILL: its proxy is stopped and the next run succeeds', async () => {
+  it('recovers after a run was killed with SIGKILL: its proxy and its hanging handler are stopped, the next run succeeds', async () => {
     const child = harness.spawnJoin([], { FAKE_HANDLER_MODE: 'hang' });
     await waitForOutput(child, /handler: AADJoin transitioning/);
     const pidFile = harness.path('Logs', 'himdsproxy', 'proxy.pid.json');
-    const record = JSON.parse(await readFile(pidFile, 'utf8')) as { pid: number };
+    const record = JSON.parse(await readFile(pidFile, 'utf8')) as { pid: number; handlerPid: number };
     child.kill('SIGKILL');
     await child;
-    // The proxy notices its parent is gone, but the record stays for the next run.
+    // The killed run's record stays for the next run; its handler is still hanging.
     expect(existsSync(pidFile)).to.equal(true);
     expect(existsSync(harness.path('Logs', 'himdsproxy', 'join.lock'))).to.equal(true);
+    expect(isProcessAlive(record.handlerPid), 'the killed run left its handler running').to.equal(true);
 
     const next = await harness.runJoin();
     expect(next.exitCode, next.stderr).to.equal(EXIT_CODES.ok);
+    expect(next.stderr).to.include(`Stopping the handler command an earlier run left running (pid ${record.handlerPid}`);
     // An orphan may linger a moment before it is reaped.
     expect(await waitForProcessExit(record.pid, 5_000), `the killed run's proxy (pid ${record.pid}) still runs`).to.equal(true);
+    expect(await waitForProcessExit(record.handlerPid, 5_000), `the killed run's handler (pid ${record.handlerPid}) still runs`).to.equal(true);
     expect(existsSync(pidFile)).to.equal(false);
-    // The killed run's handler is still hanging: that one is the handler's own business, end it here.
-    for (const line of await processesOf(harness)) process.kill(Number(line.split(' ')[0]), 'SIGKILL');
   });
 
   it('two runs at once: the second refuses with exit 3 and changes nothing', async () => {

@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EXIT_CODES, HimdsproxyError } from '../../orchestrator/errors.js';
 import type { EntraJoinState, OperatingSystemInfo, PlatformAdapter } from '../../orchestrator/platform/types.js';
-import { identifyProxyProcess, isProcessAlive } from '../../orchestrator/process-check.js';
+import { identifyHandlerProcess, identifyProxyProcess, isProcessAlive } from '../../orchestrator/process-check.js';
 import { readProxyPidFile, type ProxyPidRecord } from '../../orchestrator/proxy-pid-file.js';
 import { MemoryReporter } from '../../orchestrator/reporter.js';
 import { recoverStaleRun } from '../../orchestrator/stale-run.js';
@@ -246,4 +246,67 @@ describe('identifyProxyProcess', () => {
       expect(identifyProxyProcess(entry, recordedStart).ours).to.equal(ours);
     });
   }
+});
+
+describe('identifyHandlerProcess', () => {
+  const base = { pid: 4343, ppid: 1 };
+  const recordedStart = new Date('2026-12-03T15:00:00.000Z');
+  const linuxProgram = '/srv/work/Packages/Plugins/Microsoft.Azure.ActiveDirectory.AADLoginForWindows/1.1.0.2/bin/fake-handler';
+  const windowsProgram = 'C:\\himdsproxy\\Packages\\Plugins\\Microsoft.Azure.ActiveDirectory.AADLoginForWindows\\1.1.0.2\\AADLoginForWindowsHandler.exe';
+  const cases: [string, Parameters<typeof identifyHandlerProcess>[0], string, boolean][] = [
+    ['a script handler run by node from the program folder', { ...base, name: 'node', cmd: `node ${linuxProgram}.mjs enable` }, linuxProgram, true],
+    ['the program itself', { ...base, name: 'fake-handler', cmd: `/bin/sh ${linuxProgram} enable` }, linuxProgram, true],
+    ['an unrelated process reusing the pid', { ...base, name: 'node', cmd: 'node --import tsx node_modules/.bin/mocha' }, linuxProgram, false],
+    ['the handler image on Windows (no command line)', { ...base, name: 'AADLoginForWindowsHandler.exe' }, windowsProgram, true],
+    ['another image on Windows', { ...base, name: 'svchost.exe' }, windowsProgram, false],
+    ['a process started an hour after the record', { ...base, name: 'AADLoginForWindowsHandler.exe', startTime: new Date('2026-12-03T16:00:00.000Z') }, windowsProgram, false],
+  ];
+  for (const [name, entry, program, ours] of cases) {
+    it(`${ours ? 'recognises' : 'rejects'} ${name}`, () => {
+      expect(identifyHandlerProcess(entry, program, recordedStart).ours).to.equal(ours);
+    });
+  }
+});
+
+describe('recoverStaleRun and a recorded handler command', () => {
+  let workdir: string;
+  let pidFile: string;
+
+  beforeEach(async () => {
+    workdir = await mkdtemp(join(tmpdir(), 'himdsproxy-stale-handler-'));
+    pidFile = coordinationPaths(workdir).proxyPidFile;
+    await mkdir(dirname(pidFile), { recursive: true });
+  });
+  afterEach(async () => {
+    await rm(workdir, { recursive: true, force: true });
+  });
+
+  it('stops a leftover handler running from its package folder, and leaves an unrelated pid alone', async () => {
+    const program = join(workdir, 'Packages', 'bin', 'hanging-handler.mjs');
+    await mkdir(dirname(program), { recursive: true });
+    await writeFile(program, 'setInterval(() => {}, 60_000);\n');
+    const leftover = execa(process.execPath, [program, 'enable'], { detached: true, stdin: 'ignore', stdout: 'ignore', stderr: 'ignore', reject: false });
+    try {
+      await writeFile(pidFile, JSON.stringify({ handlerPid: leftover.pid, handlerProgram: program, handlerStartedAt: new Date().toISOString() }));
+      const reporter = new MemoryReporter();
+      const recovery = await recoverStaleRun(workdir, new FakeAddressAdapter(), reporter, { killDeadlineMs: 2_000 });
+      expect(recovery.stoppedHandlerPid).to.equal(leftover.pid);
+      await leftover;
+      expect(isProcessAlive(leftover.pid!)).to.equal(false);
+      expect(existsSync(pidFile)).to.equal(false);
+
+      await writeFile(pidFile, JSON.stringify({ handlerPid: process.pid, handlerProgram: program }));
+      const untouched = await recoverStaleRun(workdir, new FakeAddressAdapter(), reporter);
+      expect(untouched.stoppedHandlerPid).to.equal(undefined);
+      expect(reporter.text()).to.include(`An earlier run recorded handler command pid ${process.pid}, but`);
+    } finally {
+      leftover.kill('SIGKILL');
+      await leftover;
+    }
+  });
+
+  it('a handler pid without its program is a malformed record, ignored with a warning', async () => {
+    await writeFile(pidFile, JSON.stringify({ handlerPid: process.pid }));
+    expect(await readProxyPidFile(pidFile)).to.deep.equal({ kind: 'unreadable', reason: 'it does not describe a proxy run' });
+  });
 });
