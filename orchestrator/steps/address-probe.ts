@@ -8,7 +8,8 @@ export type AddressOccupant =
   | { kind: 'azure-imds' }
   | { kind: 'aws-imds' }
   | { kind: 'himdsproxy' }
-  | { kind: 'other'; detail: string };
+  /** `server`: the product token of its Server header, when it sent one (e.g. "microsoft-httpapi"). */
+  | { kind: 'other'; detail: string; server?: string };
 
 /** Both requests together; a free address on a network that drops packets costs exactly this. */
 export const DEFAULT_PROBE_TIMEOUT_MS = 1_500;
@@ -148,5 +149,6 @@ export async function probeMetadataAddress(host: string, port: number, timeoutMs
     kind: 'other',
     detail: `an HTTP server (${server === undefined ? 'no Server header' : `Server: ${server.slice(0, 60)}`}) answers on ${where}: ` +
       `HTTP ${azure.status} to GET /metadata/instance`,
+    ...(product === undefined ? {} : { server: product }),
   };
 }

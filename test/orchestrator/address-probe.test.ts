@@ -128,6 +128,7 @@ describe('probeMetadataAddress', () => {
     expect(await probeMetadataAddress(HOST, server.port)).to.deep.equal({
       kind: 'other',
       detail: `an HTTP server (Server: nginx/1.25.3) answers on ${HOST}:${server.port}: HTTP 404 to GET /metadata/instance`,
+      server: 'nginx',
     });
   });
 

@@ -41,7 +41,10 @@ export const metadataAddressCheck: DoctorCheck = {
         return {
           outcome: 'fail',
           detail: asSentence(`Not free: ${occupant.detail}`),
-          fix: `Find and stop it (Windows: Get-NetTCPConnection -LocalPort ${port} | Select OwningProcess; Linux: ss -ltnp), or choose another --listen.`,
+          fix: occupant.server === 'microsoft-httpapi'
+            // HTTP.sys (IIS, or any service using its URL reservations) listens on every address by default.
+            ? `Windows HTTP.sys (IIS or another service using it) listens on every address on port ${port}. Limit it to this server's own addresses (netsh http add iplisten ipaddress=<server IP>; check with netsh http show iplisten), or stop the site bound to port ${port} for the join.`
+            : `Find and stop it (Windows: Get-NetTCPConnection -LocalPort ${port} | Select OwningProcess; Linux: ss -ltnp), or choose another --listen.`,
         };
     }
   },

@@ -30,6 +30,11 @@ const someWebServer: Handler = (_request, response) => {
   response.writeHead(404, { Server: 'Microsoft-IIS/10.0' }).end('<html>Not Found</html>');
 };
 
+/** What HTTP.sys answers for a URL no site is bound to (IIS or a service with a wildcard reservation on port 80). */
+const httpSys: Handler = (_request, response) => {
+  response.writeHead(404, { Server: 'Microsoft-HTTPAPI/2.0', 'Content-Type': 'text/html; charset=us-ascii' }).end('<h2>Not Found</h2>');
+};
+
 describe('doctor check 6: metadata address (real probe, fake servers on loopback)', () => {
   let server: Server | undefined;
 
@@ -96,6 +101,14 @@ describe('doctor check 6: metadata address (real probe, fake servers on loopback
     expect(result.outcome).to.equal('fail');
     expect(result.detail).to.contain('Microsoft-IIS/10.0');
     expect(result.fix).to.contain('Get-NetTCPConnection');
+  });
+
+  it('fails on Windows HTTP.sys holding port 80 on every address, and says how to narrow it', async () => {
+    const result = await check(await serve(httpSys));
+    expect(result.outcome).to.equal('fail');
+    expect(result.detail).to.contain('Microsoft-HTTPAPI/2.0');
+    expect(result.fix).to.contain('netsh http add iplisten');
+    expect(result.fix).to.not.contain('Get-NetTCPConnection');
   });
 
   it('does not probe at all for port 0', async () => {
