@@ -15,6 +15,12 @@ import { runDoctorCommand } from './doctor-command.js';
 import { runJoinCommand } from './join-command.js';
 import { runServeCommand } from './serve-command.js';
 
+const EXIT_CODES_TEXT =
+  'Exit codes: 0 ok · 1 internal error · 2 usage · 3 preflight failed · 4 package failed · 5 proxy failed · 6 handler error · 7 timed out · 130 interrupted';
+const JOIN_EPILOGUE =
+  'Run it as Administrator on the Arc-enabled server. Safe to rerun until it succeeds; an already joined machine exits 0 at once. ' +
+  'Logs: Logs/himdsproxy/<run-id>/ (join.log, proxy.log, handler.log) and Logs/himdsproxy/last-run.json in the work folder.';
+
 export interface CliIo {
   stdout: { write(text: string): unknown };
   stderr: { write(text: string): unknown; isTTY?: boolean };
@@ -84,6 +90,10 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
           .option('outbound-check', { type: 'boolean', default: true, describe: 'Test DNS and HTTPS reachability of the Entra hosts first (--no-outbound-check skips it, e.g. behind an HTTP proxy)' })
           .option('progress', { type: 'boolean', describe: 'Show a download progress bar [default: when on a terminal]' })
           .conflicts('handler-url', 'handler-zip')
+          .group(['handler-url', 'handler-zip', 'handler-version', 'handler-name', 'sha256', 'progress'], 'Handler package:')
+          .group(['mdm-id', 'timeout', 'force', 'workdir', 'outbound-check'], 'Join:')
+          .group(['listen', 'himds', 'token-dir', 'allow-resource', 'upstream-timeout'], 'Proxy:')
+          .epilogue(`${JOIN_EPILOGUE}\n\n${EXIT_CODES_TEXT}`)
           .example('$0 join', 'Join with AADLoginForWindows 1.1.0.2 from its known URL')
           .example('$0 join --handler-zip .\\AADLoginForWindows_1.1.0.2.zip --sha256 <hex>', 'Join with a handler zip you downloaded and checked')
           .example('$0 join --mdm-id 0000000a-0000-0000-c000-000000000000', 'Join and enrol in Intune')
@@ -126,9 +136,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
     .help()
     .alias('help', 'h')
     .version()
-    .epilogue(
-      'Exit codes: 0 ok · 1 internal error · 2 usage · 3 preflight failed · 4 package failed · 5 proxy failed · 6 handler error · 7 timed out · 130 interrupted',
-    )
+    .epilogue(EXIT_CODES_TEXT)
     .wrap(Math.min(100, process.stdout.columns ?? 100))
     .exitProcess(false)
     .fail((message, error) => {
