@@ -124,7 +124,8 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
           .option('outbound-check', { type: 'boolean', default: true, describe: 'Test DNS and HTTPS reachability of the Entra hosts (--no-outbound-check skips it)' })
           .option('force', { type: 'boolean', default: false, describe: 'As with join: a foreign metadata service on the address is only a warning' })
           .example('$0 doctor', 'Run every check and print a table')
-          .example('$0 doctor --json', 'The same, as JSON for scripts'),
+          .example('$0 doctor --json', 'The same, as JSON for scripts')
+          .epilogue('Changes nothing. Exit codes: 0 no check failed (warnings allowed) · 2 usage · 3 a check failed.'),
       async (argv) => {
         exitCode = await runDoctorCommand(argv, io);
       },
