@@ -109,7 +109,11 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
         proxyOptions(command, 'Token resource callers may get (repeatable) [default: every resource]')
           .option('access-log', { type: 'string', describe: 'Append the access log to this file [default: standard output]' })
           .example('$0 serve', 'Serve at 169.254.169.254:80 (the address must already be on an interface)')
-          .example('$0 serve --listen 127.0.0.1:8080 --allow-resource https://management.azure.com/', 'Serve on loopback, tokens for Azure Resource Manager only'),
+          .example('$0 serve --listen 127.0.0.1:8080 --allow-resource https://management.azure.com/', 'Serve on loopback, tokens for Azure Resource Manager only')
+          .epilogue(
+            'While it runs, any local process can get tokens for this machine\'s identity: run it only as long as needed, and narrow --allow-resource. ' +
+              'Exit codes: 0 stopped by Ctrl+C/SIGTERM · 2 usage · 5 cannot listen, or the proxy stopped by itself.',
+          ),
       async (argv) => {
         exitCode = await runServeCommand(argv, io);
       },
