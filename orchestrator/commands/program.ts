@@ -112,7 +112,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<number
           .example('$0 serve --listen 127.0.0.1:8080 --allow-resource https://management.azure.com/', 'Serve on loopback, tokens for Azure Resource Manager only')
           .epilogue(
             'While it runs, any local process can get tokens for this machine\'s identity: run it only as long as needed, and narrow --allow-resource. ' +
-              'Exit codes: 0 stopped by Ctrl+C/SIGTERM · 2 usage · 5 cannot listen, or the proxy stopped by itself.',
+              'Exit codes: 0 stopped (Ctrl+C, SIGTERM) · 2 usage · 5 cannot listen, or the proxy failed.',
           ),
       async (argv) => {
         exitCode = await runServeCommand(argv, io);
