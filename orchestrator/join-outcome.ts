@@ -11,19 +11,6 @@ export interface JoinOutcome {
   fix?: string;
 }
 
-/** What AADLoginForWindows' documented error codes mean for the person at the console (PROTOCOLS.md §4). */
-const HANDLER_ERROR_FIXES: Record<number, string> = {
-  [-2145648574]:
-    'dsregcmd could not read the tenant from /metadata/identity/info: run `himdsproxy doctor` and check that the himds service is running',
-  [-2145648607]:
-    'dsregcmd could not reach enterpriseregistration.windows.net: allow outbound HTTPS to the Entra hosts listed in the README',
-  51: 'This Windows version is not supported by AADLoginForWindows',
-};
-
-export function fixForHandlerErrorCode(code: number | undefined): string | undefined {
-  return code === undefined ? undefined : HANDLER_ERROR_FIXES[code];
-}
-
 export function outcomeFromError(error: unknown): JoinOutcome {
   if (error instanceof HimdsproxyError) {
     const kind: JoinOutcomeKind =

@@ -3,7 +3,7 @@ import { join as joinPath } from 'node:path';
 import { parseListenAddress } from '../core/contract.js';
 import { EXIT_CODES, HimdsproxyError } from './errors.js';
 import type { JoinOptions } from './join-options.js';
-import { fixForHandlerErrorCode, outcomeFromError, summaryLine, type JoinOutcome } from './join-outcome.js';
+import { outcomeFromError, summaryLine, type JoinOutcome } from './join-outcome.js';
 import { writeLastRun, type LastRunSummary } from './last-run.js';
 import type { PlatformAdapter } from './platform/types.js';
 import { RunLogReporter, type Reporter } from './reporter.js';
@@ -11,11 +11,12 @@ import { acquireRunLock } from './run-lock.js';
 import { recoverStaleRun } from './stale-run.js';
 import { claimMetadataAddress, type AddressClaim } from './steps/address.js';
 import { configureHandler } from './steps/configure.js';
-import { installOnce, runHandlerCommand } from './steps/handler.js';
+import { enableAndFollowStatus } from './steps/enable.js';
+import { installOnce } from './steps/handler.js';
 import { preparePackage } from './steps/package/package.js';
 import { clearHandlerFromPidFile, recordHandlerInPidFile } from './proxy-pid-file.js';
 import { clearAddressFromPidFile, launchProxy, recordAddressInPidFile, type LaunchedProxy } from './steps/proxy.js';
-import { followStatus, type HandlerStatus } from './steps/status.js';
+import type { HandlerStatus } from './steps/status.js';
 import { timedStep } from './steps/step-timer.js';
 import { coordinationPaths, newRunId, runPaths } from './work-folder.js';
 
@@ -182,50 +183,21 @@ export async function join(options: JoinOptions, environment: JoinEnvironment): 
         installOnce(prepared.manifest.installCommand, prepared.zipSha256, { ...commandContext, timeoutMs: options.installTimeoutMs }),
       );
 
-      const statusFile = joinPath(prepared.paths.statusDirectory, `${sequenceNumber}.status`);
-      const finalStatus = await step('handler enable', async () => {
-        // The status is followed while enable runs, so progress shows live. Whichever fails
-        // first stops the other: a timed-out wait kills a hanging enable, and a failed enable
-        // ends the wait.
-        const statusWatch = new AbortController();
-        const enableRun = new AbortController();
-        let statusFailure: unknown;
-        const statusPromise = followStatus(statusFile, {
-          timeoutMs: options.timeoutMs,
-          signal: AbortSignal.any([runSignal, statusWatch.signal]),
-          reporter,
-          onStatus: (status) => {
-            handlerStatus = status;
-            reporter.info(`  handler: ${describeStatus(status)}`);
+      handlerStatus = await step('handler enable', () =>
+        enableAndFollowStatus(
+          {
+            enableCommand: prepared.manifest.enableCommand,
+            statusFile: joinPath(prepared.paths.statusDirectory, `${sequenceNumber}.status`),
+            statusTimeoutMs: options.timeoutMs,
+            reporter,
+            onStatus: (status) => {
+              handlerStatus = status;
+              reporter.info(`  handler: ${describeStatus(status)}`);
+            },
           },
-        });
-        statusPromise.catch((error: unknown) => {
-          statusFailure = error;
-          enableRun.abort();
-        });
-        try {
-          await runHandlerCommand('enable', prepared.manifest.enableCommand, {
-            ...commandContext,
-            signal: AbortSignal.any([runSignal, enableRun.signal]),
-            timeoutMs: options.enableTimeoutMs,
-          });
-        } catch (error) {
-          if (statusFailure !== undefined) throw statusFailure;
-          statusWatch.abort();
-          throw error;
-        }
-        const terminal = await statusPromise;
-        if (terminal.status === 'error') {
-          const code = terminal.code === undefined ? '' : ` (code ${terminal.code})`;
-          throw new HimdsproxyError(
-            `The handler reported an error${code}: ${terminal.message ?? 'no message'}`,
-            EXIT_CODES.handlerError,
-            fixForHandlerErrorCode(terminal.code) ?? `Read the handler's logs in ${prepared.paths.handlerLogDirectory}`,
-          );
-        }
-        return terminal;
-      });
-      handlerStatus = finalStatus;
+          { ...commandContext, timeoutMs: options.enableTimeoutMs },
+        ),
+      );
     } catch (error) {
       // Ctrl+C in a terminal reaches the proxy too, so an interrupted run also sees the proxy end.
       throwIfInterrupted(signal);

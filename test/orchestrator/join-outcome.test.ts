@@ -2,7 +2,8 @@
 import { expect } from 'chai';
 import { formatDuration, parseDuration } from '../../orchestrator/duration.js';
 import { EXIT_CODES, HimdsproxyError } from '../../orchestrator/errors.js';
-import { fixForHandlerErrorCode, outcomeFromError, summaryLine } from '../../orchestrator/join-outcome.js';
+import { outcomeFromError, summaryLine } from '../../orchestrator/join-outcome.js';
+import { fixForHandlerErrorCode } from '../../orchestrator/steps/enable.js';
 
 describe('durations', () => {
   const table: [string, number | undefined][] = [
