@@ -27,13 +27,22 @@ export function createWindowsAdapter(runner: CommandRunner): PlatformAdapter {
     return result;
   }
 
+  /** Runs a reading command and parses its output; output the parser does not recognise is an error naming what was expected. */
+  async function read<T>(command: CommandLine, timeoutMs: number, fix: string, parse: (stdout: string) => T | undefined, expected: string): Promise<T> {
+    const result = await run(command, timeoutMs, fix);
+    const parsed = parse(result.stdout);
+    if (parsed === undefined) throw new UnexpectedCommandOutputError(describeCommand(command.file, command.args), expected, result.stdout);
+    return parsed;
+  }
+
   async function findAddress(address: string): Promise<NetIPAddressEntry[]> {
-    const command = commands.findIpv4Address(address);
-    const result = await run(command, POWERSHELL_TIMEOUT_MS, 'Check that PowerShell and its NetTCPIP module (Get-NetIPAddress) work on this machine.');
-    const entries = parseNetIPAddressJson(result.stdout);
-    if (entries === undefined) {
-      throw new UnexpectedCommandOutputError(describeCommand(command.file, command.args), 'Get-NetIPAddress rows as JSON', result.stdout);
-    }
+    const entries = await read(
+      commands.findIpv4Address(address),
+      POWERSHELL_TIMEOUT_MS,
+      'Check that PowerShell and its NetTCPIP module (Get-NetIPAddress) work on this machine.',
+      parseNetIPAddressJson,
+      'Get-NetIPAddress rows as JSON',
+    );
     return entries.filter((entry) => entry.ipAddress === address);
   }
 
@@ -73,38 +82,28 @@ export function createWindowsAdapter(runner: CommandRunner): PlatformAdapter {
       }
     },
 
-    async isElevated() {
-      const command = commands.isElevated;
-      const result = await run(command, POWERSHELL_TIMEOUT_MS, 'Check that Windows PowerShell (powershell.exe) runs on this machine.');
-      const elevated = parsePowerShellBoolean(result.stdout);
-      if (elevated === undefined) {
-        throw new UnexpectedCommandOutputError(describeCommand(command.file, command.args), 'True or False', result.stdout);
-      }
-      return elevated;
+    isElevated() {
+      return read(commands.isElevated, POWERSHELL_TIMEOUT_MS, 'Check that Windows PowerShell (powershell.exe) runs on this machine.', parsePowerShellBoolean, 'True or False');
     },
 
-    async entraJoinState() {
-      const command = commands.entraJoinStatus;
-      const result = await run(command, DSREGCMD_TIMEOUT_MS, 'Run "dsregcmd /status" yourself: it ships with Windows Server 2016 / Windows 10 and later.');
-      const state = parseDsregcmdStatus(result.stdout);
-      if (state === undefined) {
-        throw new UnexpectedCommandOutputError(describeCommand(command.file, command.args), 'a Device State section with AzureAdJoined', result.stdout);
-      }
-      return state;
+    entraJoinState() {
+      return read(
+        commands.entraJoinStatus,
+        DSREGCMD_TIMEOUT_MS,
+        'Run "dsregcmd /status" yourself: it ships with Windows Server 2016 / Windows 10 and later.',
+        parseDsregcmdStatus,
+        'a Device State section with AzureAdJoined',
+      );
     },
 
-    async operatingSystem() {
-      const command = commands.operatingSystem;
-      const result = await run(command, POWERSHELL_TIMEOUT_MS, 'Check that Get-CimInstance Win32_OperatingSystem works (the WMI service must be running).');
-      const info = parseOperatingSystemJson(result.stdout);
-      if (info === undefined) {
-        throw new UnexpectedCommandOutputError(
-          describeCommand(command.file, command.args),
-          'one Win32_OperatingSystem object with Caption, Version, BuildNumber and ProductType as JSON',
-          result.stdout,
-        );
-      }
-      return info;
+    operatingSystem() {
+      return read(
+        commands.operatingSystem,
+        POWERSHELL_TIMEOUT_MS,
+        'Check that Get-CimInstance Win32_OperatingSystem works (the WMI service must be running).',
+        parseOperatingSystemJson,
+        'one Win32_OperatingSystem object with Caption, Version, BuildNumber and ProductType as JSON',
+      );
     },
   };
 }
