@@ -1,5 +1,6 @@
 // The proxy's public contract: option names, defaults, IPC messages and exit codes.
-// This is the only file of core/ that orchestrator/ may import, so it stays dependency-free.
+// This is the only file of core/ that orchestrator/ may import, so it needs nothing but Node itself.
+import { isIPv4 } from 'node:net';
 
 /** Where Azure VM software expects IMDS. */
 export const IMDS_ADDRESS = '169.254.169.254';
@@ -55,6 +56,19 @@ export function parseListenAddress(listen: string): { host: string; port: number
   const port = Number(match?.[3]);
   if (host === undefined || !Number.isInteger(port) || port > 65_535) return undefined;
   return { host, port };
+}
+
+/**
+ * 127.0.0.0/8, ::1 (also bracketed, and IPv4-mapped — including the hex form URL parsing
+ * produces, ::ffff:7f00:1) and localhost: traffic to them never leaves the machine. One rule
+ * for the proxy's peer check and the orchestrator's listen and download hosts.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.trim().replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (bare === 'localhost' || bare === '::1' || bare === '0:0:0:0:0:0:0:1') return true;
+  if (/^::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}$/.test(bare)) return true;
+  const ipv4 = bare.startsWith('::ffff:') ? bare.slice('::ffff:'.length) : bare;
+  return isIPv4(ipv4) && ipv4.startsWith('127.');
 }
 
 /** Everything the proxy process needs to run. */

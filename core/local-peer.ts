@@ -1,6 +1,7 @@
 // Decides whether a peer address belongs to this machine: the proxy must never serve the network.
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { isLoopbackHost } from './contract.js';
 
 export type LocalPeerCheck = (address: string | undefined) => boolean;
 
@@ -22,9 +23,7 @@ export function canonicalAddress(address: string): string {
 }
 
 export function isLoopbackAddress(address: string): boolean {
-  const canonical = canonicalAddress(address);
-  if (isIP(canonical) === 4) return canonical.startsWith('127.');
-  return canonical === '::1' || canonical === '0:0:0:0:0:0:0:1';
+  return isLoopbackHost(canonicalAddress(address));
 }
 
 export function createLocalPeerCheck(options: LocalPeerCheckOptions = {}): LocalPeerCheck {

@@ -28,7 +28,7 @@ export interface JoinArguments {
   outboundCheck: boolean;
 }
 
-/** Pure: what the user typed, plus the environment, as the join's options. */
+/** What the user typed, plus the environment and the handler catalog, as the join's options; a usage error when they do not add up. */
 export function joinOptionsFromArguments(argv: JoinArguments, io: Pick<CliIo, 'env' | 'cwd' | 'stderr'>): JoinOptions {
   return {
     workdir: resolve(io.cwd, argv.workdir ?? '.'),

@@ -1,6 +1,6 @@
 // Join step 3: make the listen address answer locally, after checking nobody else answers there; give it back after.
 import { EXIT_CODES, HimdsproxyError } from '../errors.js';
-import { isLoopbackHost } from '../loopback-host.js';
+import { isLoopbackHost } from '../../core/contract.js';
 import { isIpv4Address } from '../platform/ip-address.js';
 import type { PlatformAdapter } from '../platform/types.js';
 import type { Reporter } from '../reporter.js';

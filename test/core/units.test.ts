@@ -181,7 +181,7 @@ describe('core units', () => {
     });
 
     it('treats 127/8 and ::1 as loopback, nothing else', () => {
-      for (const address of ['127.0.0.1', '127.255.255.254', '::1', '::ffff:127.0.0.2']) expect(isLoopbackAddress(address), address).to.equal(true);
+      for (const address of ['127.0.0.1', '127.255.255.254', '::1', '::ffff:127.0.0.2', '::ffff:7f00:2']) expect(isLoopbackAddress(address), address).to.equal(true);
       for (const address of ['128.0.0.1', '10.0.0.1', '::2', '169.254.169.254', '::ffff:10.0.0.1']) expect(isLoopbackAddress(address), address).to.equal(false);
     });
 

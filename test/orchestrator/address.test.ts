@@ -4,7 +4,7 @@ import { EXIT_CODES, HimdsproxyError } from '../../orchestrator/errors.js';
 import type { PlatformAdapter } from '../../orchestrator/platform/types.js';
 import { MemoryReporter } from '../../orchestrator/reporter.js';
 import type { AddressOccupant } from '../../orchestrator/steps/address-probe.js';
-import { isLoopbackHost } from '../../orchestrator/loopback-host.js';
+import { isLoopbackHost } from '../../core/contract.js';
 import { claimMetadataAddress } from '../../orchestrator/steps/address.js';
 import { rejectionOf } from '../support/rejection.js';
 

@@ -1,6 +1,5 @@
 // Check 2: runs as Administrator (Windows) or root (Linux), which adding the address and reading key files need.
-import { IMDS_ADDRESS } from '../../../core/contract.js';
-import { isLoopbackHost } from '../../loopback-host.js';
+import { IMDS_ADDRESS, isLoopbackHost } from '../../../core/contract.js';
 import type { DoctorCheck } from '../check.js';
 
 export const elevationCheck: DoctorCheck = {

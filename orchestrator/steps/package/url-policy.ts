@@ -1,5 +1,5 @@
 // Which download URLs the package step accepts, and how a URL may appear in logs and errors.
-import { isLoopbackHost } from '../../loopback-host.js';
+import { isLoopbackHost } from '../../../core/contract.js';
 
 /** Why a URL was refused; the caller turns it into a user-facing error. */
 export class RefusedUrlError extends Error {
